@@ -1,0 +1,160 @@
+"""`onestop`: run the backbone and operate it.
+
+    onestop dev                      all five services on one port (embedded default)
+    onestop serve intake             one service, configured by environment (containers)
+    onestop migrate intake           apply a service's Alembic migrations (DATABASE_URL)
+    onestop apikey create intake --agency X --scopes a,b --name "partner"
+    onestop dlq replay routing       re-publish a consumer's dead letters to their topic
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from shared.settings import SERVICE_NAMES, ServiceSettings
+
+
+def _settings(service: str) -> ServiceSettings:
+    return ServiceSettings(service_name=service)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.embedded import EmbeddedBackbone
+
+    backbone = EmbeddedBackbone(Path(args.data_dir), partitions=args.partitions)
+    base = f"http://{args.host}:{args.port}"
+
+    async def main() -> None:
+        config = uvicorn.Config(backbone.gateway, host=args.host, port=args.port, lifespan="on", log_level="warning")
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            print(f"\nOne-stop backbone (embedded default) on {base}", flush=True)
+            print(f"  data directory : {Path(args.data_dir).resolve()}")
+            print(f"  health / ready : {base}/healthz  {base}/readyz   metrics: {base}/metrics")
+            for name in SERVICE_NAMES:
+                print(f"  {name:<14} : {base}/v1/{name}/docs")
+            print(f"  dev API key    : {backbone.dev_api_key}   (header X-API-Key)")
+            print("  try            : curl -X POST -H 'X-API-Key: <key>' -H 'Idempotency-Key: demo-1' "
+                  f"-H 'Content-Type: application/json' -d '{{}}' {base}/v1/intake/probes\n", flush=True)
+        await serving
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args.service)
+    module = __import__(f"services.{args.service}.main", fromlist=["create_app"])
+    app = module.create_app(settings, migrate_on_start=args.migrate)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from shared.db import create_engine
+    from shared.migrate import upgrade_to_head
+
+    async def main() -> None:
+        settings = _settings(args.service)
+        engine = create_engine(settings)
+        try:
+            await upgrade_to_head(engine, Path(__file__).parent / args.service / "migrations")
+        finally:
+            await engine.dispose()
+    asyncio.run(main())
+    print(f"{args.service}: migrated to head")
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    from shared.auth import generate_key, store_key
+    from shared.service import ServiceKit
+
+    issued = generate_key()
+
+    async def main() -> None:
+        module = __import__(f"services.{args.service}.bootstrap", fromlist=["definition"])
+        kit = ServiceKit(module.definition(), _settings(args.service))
+        try:
+            async with kit.uow() as uow:
+                await store_key(uow, issued, name=args.name, agency=args.agency,
+                                scopes=[s for s in args.scopes.split(",") if s])
+                await uow.commit()
+        finally:
+            await kit.engine.dispose()
+    asyncio.run(main())
+    print(issued.plaintext)
+    print(f"key id {issued.key_id} stored hashed in {args.service}; the key is shown only now", file=sys.stderr)
+    return 0
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    from shared.bus.replay import replay_dead_letters
+    from shared.service import build_bus
+
+    async def main() -> int:
+        settings = _settings(args.service)
+        bus = build_bus(settings)
+        await bus.start()
+        try:
+            return await replay_dead_letters(bus, settings.consumer_group)
+        finally:
+            await bus.stop()
+    count = asyncio.run(main())
+    print(f"{args.service}: replayed {count} dead-lettered event(s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onestop", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run all five services on the embedded default")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--data-dir", default="var/dev")
+    dev.add_argument("--partitions", type=int, default=12)
+    dev.set_defaults(func=cmd_dev)
+
+    serve = sub.add_parser("serve", help="run one service (settings from the environment)")
+    serve.add_argument("service", choices=SERVICE_NAMES)
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--migrate", action="store_true", help="apply migrations at start-up")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply a service's migrations")
+    migrate.add_argument("service", choices=SERVICE_NAMES)
+    migrate.set_defaults(func=cmd_migrate)
+
+    apikey = sub.add_parser("apikey", help="partner API keys").add_subparsers(dest="action", required=True)
+    create = apikey.add_parser("create", help="issue a key (printed once)")
+    create.add_argument("service", choices=SERVICE_NAMES)
+    create.add_argument("--agency", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated")
+    create.add_argument("--name", required=True)
+    create.set_defaults(func=cmd_apikey_create)
+
+    dlq = sub.add_parser("dlq", help="dead-letter topics").add_subparsers(dest="action", required=True)
+    replay = dlq.add_parser("replay", help="re-publish a consumer's dead letters to their original topic")
+    replay.add_argument("service", choices=SERVICE_NAMES)
+    replay.set_defaults(func=cmd_dlq_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""The embedded default: all five services in one process, each on its own SQLite file, sharing
+one in-memory bus, served on one port with path routing (the same paths a gateway would route)."""
+from __future__ import annotations
+
+import importlib
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from shared.auth import IssuedKey, parse_key, store_key
+from shared.bus.memory import MemoryBus
+from shared.observability import configure_logging
+from shared.probe import PROBE_SCOPE
+from shared.problems import PROBLEM_JSON, ProblemError
+from shared.service import ServiceKit, metrics_endpoint
+from shared.settings import SERVICE_NAMES, ServiceSettings
+
+DEV_AGENCY = "000.00.00.H00"  # a made-up agency identifier for the dev key
+DEV_SCOPES = [PROBE_SCOPE]
+
+
+def service_app(name: str, settings: ServiceSettings, bus) -> FastAPI:
+    module = importlib.import_module(f"services.{name}.main")
+    return module.create_app(settings, bus=bus, migrate_on_start=True)
+
+
+class EmbeddedBackbone:
+    """All five services on one bus. Use as an async context manager, or serve `gateway`."""
+
+    def __init__(self, data_dir: Path, *, partitions: int = 12, log_json: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        configure_logging("INFO", log_json)
+        self.bus = MemoryBus(partitions)
+        self.apps: dict[str, FastAPI] = {
+            name: service_app(name, ServiceSettings(
+                service_name=name, environment="dev", topic_partitions=partitions, log_json=log_json,
+                database_url=f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"), self.bus)
+            for name in SERVICE_NAMES
+        }
+        self._stack: AsyncExitStack | None = None
+        self.dev_api_key: str | None = None
+        self.gateway = self._build_gateway()
+
+    def kit(self, name: str) -> ServiceKit:
+        return self.apps[name].state.kit
+
+    async def __aenter__(self) -> "EmbeddedBackbone":
+        self._stack = AsyncExitStack()
+        await self.bus.start()
+        self._stack.push_async_callback(self.bus.stop)
+        for app in self.apps.values():
+            await self._stack.enter_async_context(app.router.lifespan_context(app))
+        self.dev_api_key = await self._ensure_dev_key()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        if self._stack:
+            await self._stack.aclose()
+
+    async def _ensure_dev_key(self) -> str:
+        """One dev key, valid on all five services, kept across restarts in the data directory."""
+        key_file = self.data_dir / "dev-api-key.txt"
+        if key_file.exists():
+            plaintext = key_file.read_text().strip()
+        else:
+            from shared.auth import generate_key
+            plaintext = generate_key().plaintext
+            key_file.write_text(plaintext + "\n")
+            key_file.chmod(0o600)
+        key_id = parse_key(plaintext)
+        assert key_id, "dev-api-key.txt is corrupt: delete it to get a new key"
+        for name in SERVICE_NAMES:
+            async with self.kit(name).uow() as uow:
+                t = uow.tables.api_keys
+                if (await uow.session.execute(select(t.c.key_id).where(t.c.key_id == key_id))).first() is None:
+                    await store_key(uow, IssuedKey(key_id, plaintext), name="embedded dev key",
+                                    agency=DEV_AGENCY, scopes=DEV_SCOPES)
+                    await uow.commit()
+        return plaintext
+
+    def _build_gateway(self):
+        root = FastAPI(title="One-stop backbone (embedded)", docs_url=None, redoc_url=None, openapi_url=None)
+        definitions = {name: app.state.kit.definition for name, app in self.apps.items()}
+
+        @root.get("/healthz")
+        async def healthz():
+            return {"status": "ok", "services": list(self.apps)}
+
+        @root.get("/readyz")
+        async def readyz():
+            checks = {name: await app.state.kit.readiness() for name, app in self.apps.items()}
+            ready = all(all(c.values()) for c in checks.values())
+            return JSONResponse({"status": "ready" if ready else "not-ready", "services": checks},
+                                status_code=200 if ready else 503)
+
+        @root.get("/")
+        async def index():
+            return {"services": {n: {"docs": f"/v1/{n}/docs", "health": f"/v1/{n}/healthz",
+                                     "ready": f"/v1/{n}/readyz"} for n in self.apps}}
+
+        root.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+
+        async def gateway(scope, receive, send):
+            if scope["type"] == "lifespan":
+                await self._serve_lifespan(receive, send)
+                return
+            path = scope.get("path", "")
+            for name, definition in definitions.items():
+                if definition.owns(path):
+                    await self.apps[name](scope, receive, send)
+                    return
+            if scope["type"] == "http" and path not in ("/", "/healthz", "/readyz", "/metrics"):
+                body = ProblemError(404, "not-found", "No service serves this path").body(path)
+                await JSONResponse(body, status_code=404, media_type=PROBLEM_JSON)(scope, receive, send)
+                return
+            await root(scope, receive, send)
+        return gateway
+
+    async def _serve_lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.__aenter__()
+                except Exception as exc:  # noqa: BLE001 - report to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.__aexit__(None, None, None)
+                await send({"type": "lifespan.shutdown.complete"})
+                return

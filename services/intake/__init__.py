@@ -1,0 +1,1 @@
+"""Intake: procedure catalogue, dossier submission, desk reception, tracking and KPIs."""

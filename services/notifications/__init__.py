@@ -1,0 +1,1 @@
+"""Notifications: SMS, e-mail, Zalo, signed webhooks and national-portal status sync."""

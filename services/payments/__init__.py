@@ -1,0 +1,1 @@
+"""Payments: fee assessment, bills, online payment, reconciliation and refunds."""

@@ -1,0 +1,1 @@
+"""Results: signed electronic results, verification, return and reuse."""

@@ -1,0 +1,1 @@
+"""Routing: inter-agency workflow, tasks, the working-day SLA clock and decisions."""

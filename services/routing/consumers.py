@@ -1,0 +1,7 @@
+"""Event type -> handler: what routing does with each lifecycle event it consumes."""
+from shared.inbox import EventHandler
+from shared.probe import record_probe
+
+HANDLERS: dict[str, EventHandler] = {
+    "backbone.probe.v1": record_probe,
+}

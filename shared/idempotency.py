@@ -1,0 +1,102 @@
+"""Idempotency-Key for POSTs that create something (stored per service, with expiry).
+
+Same key + same body -> the first response again (with `Idempotent-Replayed: true`);
+same key + another body -> 409. The stored response commits in the same transaction as the
+effect, so a crash can never leave an effect without its key, or a key without its effect."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from shared.problems import ProblemError
+from shared.uow import UnitOfWork
+
+Action = Callable[[UnitOfWork], Awaitable["Created"]]
+
+
+@dataclass(frozen=True)
+class Created:
+    status_code: int
+    body: dict[str, Any]
+    location: str | None = None
+
+
+def require_idempotency_key(
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> str:
+    if not idempotency_key:
+        raise ProblemError(400, "idempotency-key-required", "Idempotency-Key header is required",
+                           "Send a unique Idempotency-Key (e.g. a UUID) with every POST that creates something.",
+                           detail_vi="Cần gửi header Idempotency-Key duy nhất cho mỗi yêu cầu tạo mới.",
+                           errors=[{"field": "header.Idempotency-Key", "message": "required"}])
+    if len(idempotency_key) > 255 or not idempotency_key.isprintable():
+        raise ProblemError(400, "idempotency-key-invalid", "Idempotency-Key is invalid",
+                           "Use at most 255 printable characters.",
+                           errors=[{"field": "header.Idempotency-Key", "message": "at most 255 printable characters"}])
+    return idempotency_key
+
+
+def _respond(status_code: int, body: dict[str, Any], location: str | None, replayed: bool) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true" if replayed else "false"}
+    if location:
+        headers["Location"] = location
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+class IdempotentExecutor:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], ttl: timedelta) -> None:
+        self._uow_factory = uow_factory
+        self.ttl = ttl
+
+    async def run(self, *, scope: str, key: str, request_body: bytes, action: Action) -> JSONResponse:
+        request_hash = hashlib.sha256(request_body).hexdigest()
+        stored = await self._lookup(scope, key, request_hash)
+        if stored:
+            return stored
+        async with self._uow_factory() as uow:
+            created = await action(uow)
+            now = datetime.now(UTC)
+            await uow.session.execute(insert(uow.tables.idempotency_keys).values(
+                scope=scope, key=key, request_hash=request_hash, status_code=created.status_code,
+                response_body=created.body, location=created.location, created_at=now, expires_at=now + self.ttl))
+            try:
+                await uow.commit()
+            except IntegrityError:
+                await uow.rollback()
+                # A concurrent request with the same key won; answer as it did (or 409).
+                stored = await self._lookup(scope, key, request_hash)
+                if stored:
+                    return stored
+                raise
+        return _respond(created.status_code, created.body, created.location, replayed=False)
+
+    async def _lookup(self, scope: str, key: str, request_hash: str) -> JSONResponse | None:
+        async with self._uow_factory() as uow:
+            t = uow.tables.idempotency_keys
+            row = (await uow.session.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
+            if row is None:
+                return None
+            if row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= datetime.now(UTC):
+                await uow.session.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
+                await uow.commit()
+                return None
+            if row.request_hash != request_hash:
+                raise ProblemError(409, "idempotency-key-reused", "Idempotency-Key was used with another request",
+                                   "This Idempotency-Key was already used with a different body; use a new key.",
+                                   detail_vi="Idempotency-Key này đã được dùng cho một yêu cầu khác; hãy dùng khóa mới.")
+            return _respond(row.status_code, row.response_body, row.location, replayed=True)
+
+    async def purge_expired(self) -> int:
+        async with self._uow_factory() as uow:
+            t = uow.tables.idempotency_keys
+            result = await uow.session.execute(delete(t).where(t.c.expires_at <= datetime.now(UTC)))
+            await uow.commit()
+            return result.rowcount or 0

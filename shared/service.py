@@ -1,0 +1,186 @@
+"""The runtime every service shares: engine, unit of work, outbox relay, inbox consumer, bus,
+health, metrics and error handling, started and stopped by the app's lifespan.
+
+A service describes itself with a ServiceDefinition (its tables, migrations, event handlers and
+routes); `create_service_app` turns that plus settings into a FastAPI app. The embedded runner
+passes one shared in-memory bus to all five; a container builds a Kafka bus from settings."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData, text
+
+from shared.bus.kafka import KafkaBus
+from shared.bus.memory import MemoryBus
+from shared.bus.ports import Bus, RetryPolicy, Subscription, SubscriptionSpec
+from shared.calendar import WorkingCalendar
+from shared.db import BackboneTables, create_engine, create_sessionmaker
+from shared.idempotency import IdempotentExecutor
+from shared.inbox import EventHandler, InboxConsumer
+from shared.migrate import upgrade_to_head
+from shared.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id_var, get_logger
+from shared.outbox import OutboxRelay
+from shared.problems import install_problem_handlers
+from shared.settings import ServiceSettings
+from shared.uow import UnitOfWork
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    title: str
+    description: str
+    metadata: MetaData
+    tables: BackboneTables
+    migrations_dir: Path
+    handlers: Mapping[str, EventHandler]
+    routers: Sequence[APIRouter] = ()
+    # Paths this service owns, for the gateway and the embedded runner (unique across services).
+    path_prefixes: tuple[str, ...] = field(default=())
+
+    def owns(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in (f"/v1/{self.name}", *self.path_prefixes))
+
+
+def build_bus(settings: ServiceSettings) -> Bus:
+    if settings.kafka_bootstrap_servers:
+        return KafkaBus(settings.kafka_bootstrap_servers, partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication_factor, client_id=settings.service_name)
+    log.warning("in_memory_bus", service=settings.service_name,
+                detail="no KAFKA_BOOTSTRAP_SERVERS: events stay inside this process")
+    return MemoryBus(settings.topic_partitions)
+
+
+class ServiceKit:
+    """The wired runtime of one service (the adapters bootstrap.py hands to handlers)."""
+
+    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings, bus: Bus | None = None) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.tables = definition.tables
+        self._owns_bus = bus is None
+        self.bus = bus or build_bus(settings)
+        self.engine = create_engine(settings)
+        self.sessionmaker = create_sessionmaker(self.engine)
+        self.calendar = WorkingCalendar(extra_days_off=settings.calendar_extra_days_off,
+                                        extra_working_days=settings.calendar_extra_working_days,
+                                        morning=settings.office_morning, afternoon=settings.office_afternoon)
+        self.relay = OutboxRelay(settings.service_name, self.sessionmaker, self.tables, self.bus,
+                                 batch_size=settings.outbox_batch_size, poll_interval_s=settings.outbox_poll_interval_s,
+                                 retention=timedelta(hours=settings.outbox_retention_hours))
+        self.consumer = InboxConsumer(settings.consumer_group, definition.handlers, self.uow)
+        self.idempotency = IdempotentExecutor(self.uow, timedelta(hours=settings.idempotency_ttl_hours))
+        self.subscription: Subscription | None = None
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker, self.tables, self.settings.lifecycle_topic, on_commit=self.relay.notify)
+
+    async def start(self, *, migrate: bool, consume: bool = True, relay: bool = True) -> None:
+        if migrate:
+            await upgrade_to_head(self.engine, self.definition.migrations_dir)
+        if self._owns_bus:
+            await self.bus.start()
+        await self.bus.ensure_topics([self.settings.lifecycle_topic, self.settings.dlq_topic])
+        if relay:
+            self.relay.start()
+        if consume:
+            self.subscription = await self.bus.subscribe(SubscriptionSpec(
+                group=self.settings.consumer_group, topics=[self.settings.lifecycle_topic], handler=self.consumer,
+                retry=RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_initial_s,
+                                  self.settings.consumer_backoff_max_s)))
+        log.info("service_started", service=self.settings.service_name)
+
+    async def stop(self) -> None:
+        if self.subscription:
+            await self.subscription.stop()
+            self.subscription = None
+        await self.relay.stop()
+        if self._owns_bus:
+            await self.bus.stop()
+        await self.engine.dispose()
+        log.info("service_stopped", service=self.settings.service_name)
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "bus": False, "relay": self.relay.running}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+            log.warning("database_not_ready", error=type(exc).__name__)
+        checks["bus"] = await self.bus.ping()
+        return checks
+
+
+def _health_router(definition: ServiceDefinition) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    async def healthz() -> dict:
+        return {"status": "ok", "service": definition.name}
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await request.app.state.kit.readiness()
+        ready = all(checks.values())
+        return JSONResponse({"status": "ready" if ready else "not-ready", "service": definition.name,
+                             "checks": checks}, status_code=200 if ready else 503)
+
+    for prefix in ("", f"/v1/{definition.name}"):
+        router.add_api_route(f"{prefix}/healthz", healthz, methods=["GET"], summary="Process is alive")
+        router.add_api_route(f"{prefix}/readyz", readyz, methods=["GET"], summary="Database and bus reachable")
+    return router
+
+
+async def metrics_endpoint() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_service_app(definition: ServiceDefinition, settings: ServiceSettings, *, bus: Bus | None = None,
+                       migrate_on_start: bool = False) -> FastAPI:
+    kit = ServiceKit(definition, settings, bus)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await kit.start(migrate=migrate_on_start)
+        try:
+            yield
+        finally:
+            await kit.stop()
+
+    app = FastAPI(title=definition.title, description=definition.description, version="1.0.0", lifespan=lifespan,
+                  docs_url=f"/v1/{definition.name}/docs", redoc_url=None,
+                  openapi_url=f"/v1/{definition.name}/openapi.json")
+    app.state.kit = kit
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        correlation_id = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
+        token = correlation_id_var.set(correlation_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id_var.reset(token)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(definition.name, request.method, template, response.status_code).inc()
+        HTTP_LATENCY.labels(definition.name, request.method, template).observe(time.perf_counter() - started)
+        response.headers["X-Correlation-ID"] = correlation_id
+        return response
+
+    app.include_router(_health_router(definition))
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    for router in definition.routers:
+        app.include_router(router)
+    return app
