@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (JSON, BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, SmallInteger,
-                        String, Table, Text, event)
+                        String, Table, Text, TypeDecorator, event)
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from shared.settings import ServiceSettings
@@ -24,8 +26,26 @@ NAMING_CONVENTION = {
 }
 
 
-def utc_datetime() -> DateTime:
-    return DateTime(timezone=True)
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both databases (SQLite keeps no offset: restore it)."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime: use timezone-aware datetimes")
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utc_datetime() -> UTCDateTime:
+    return UTCDateTime()
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ class KafkaBus(Bus):
         await consumer.start()
         handled = 0
         try:
-            partitions = consumer.partitions_for_topic(topic) or set()
+            partitions = await self._producer.partitions_for(topic) if self._producer else set()
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             if not tps:
                 return 0
@@ -102,7 +102,10 @@ class KafkaBus(Bus):
                     await consumer.seek_to_beginning(tp)
                 else:
                     consumer.seek(tp, committed)
-            while any(await consumer.position(tp) < end[tp] for tp in tps):
+            async def behind() -> bool:
+                return any([await consumer.position(tp) < end[tp] for tp in tps])
+
+            while await behind():
                 batch = await consumer.getmany(timeout_ms=500)
                 for tp, msgs in batch.items():
                     for msg in msgs:
