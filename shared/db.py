@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (JSON, BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, SmallInteger,
                         String, Table, Text, TypeDecorator, event)
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.settings import ServiceSettings
 
@@ -113,6 +115,15 @@ def add_backbone_tables(metadata: MetaData) -> BackboneTables:
         Column("received_at", utc_datetime(), nullable=False),
     )
     return BackboneTables(outbox, outbox_lanes, inbox, idempotency_keys, api_keys, probe_receipts)
+
+
+async def insert_if_absent(session: AsyncSession, table: Table, values: dict) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True if the row was inserted. On PostgreSQL a concurrent
+    insert of the same key waits for the other transaction and then does nothing if it committed."""
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(**values).on_conflict_do_nothing()
+    result = await session.execute(stmt)
+    return result.rowcount == 1
 
 
 def new_metadata() -> MetaData:

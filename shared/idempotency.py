@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
 
+from shared.db import insert_if_absent
 from shared.problems import ProblemError
 from shared.uow import UnitOfWork
 
@@ -58,25 +58,27 @@ class IdempotentExecutor:
 
     async def run(self, *, scope: str, key: str, request_body: bytes, action: Action) -> JSONResponse:
         request_hash = hashlib.sha256(request_body).hexdigest()
-        stored = await self._lookup(scope, key, request_hash)
-        if stored:
-            return stored
-        async with self._uow_factory() as uow:
-            created = await action(uow)
-            now = datetime.now(UTC)
-            await uow.session.execute(insert(uow.tables.idempotency_keys).values(
-                scope=scope, key=key, request_hash=request_hash, status_code=created.status_code,
-                response_body=created.body, location=created.location, created_at=now, expires_at=now + self.ttl))
-            try:
+        for _ in range(3):  # a key that expires while we look is claimed again
+            stored = await self._lookup(scope, key, request_hash)
+            if stored:
+                return stored
+            async with self._uow_factory() as uow:
+                t = uow.tables.idempotency_keys
+                now = datetime.now(UTC)
+                # Claim the key first: a concurrent request with the same key waits on this row
+                # (PostgreSQL) and then finds it taken; the action runs once.
+                claimed = await insert_if_absent(uow.session, t, {
+                    "scope": scope, "key": key, "request_hash": request_hash, "status_code": 0,
+                    "response_body": {}, "location": None, "created_at": now, "expires_at": now + self.ttl})
+                if not claimed:
+                    continue
+                created = await action(uow)
+                await uow.session.execute(update(t).where(t.c.scope == scope, t.c.key == key).values(
+                    status_code=created.status_code, response_body=created.body, location=created.location))
                 await uow.commit()
-            except IntegrityError:
-                await uow.rollback()
-                # A concurrent request with the same key won; answer as it did (or 409).
-                stored = await self._lookup(scope, key, request_hash)
-                if stored:
-                    return stored
-                raise
-        return _respond(created.status_code, created.body, created.location, replayed=False)
+            return _respond(created.status_code, created.body, created.location, replayed=False)
+        raise ProblemError(409, "idempotency-key-busy", "The same Idempotency-Key is being used concurrently",
+                           "Retry the request shortly.")
 
     async def _lookup(self, scope: str, key: str, request_hash: str) -> JSONResponse | None:
         async with self._uow_factory() as uow:

@@ -9,17 +9,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 
 from shared.bus.delivery import PoisonRecord
 from shared.bus.ports import Record
+from shared.db import insert_if_absent
 from shared.events.catalogue import EventData, UnknownEventType, parse_data
 from shared.events.envelope import Envelope, MalformedEvent
-from shared.observability import EVENTS_CONSUMED, correlation_id_var, dossier_id_var, get_logger
+from shared.observability import EVENTS_CONSUMED, correlation_id_var, dossier_id_var
 from shared.uow import UnitOfWork
-
-log = get_logger(__name__)
 
 EventHandler = Callable[[Envelope, EventData, UnitOfWork], Awaitable[None]]
 
@@ -51,32 +48,12 @@ class InboxConsumer:
         EVENTS_CONSUMED.labels(self.consumer, envelope.type, outcome).inc()
 
     async def handle(self, envelope: Envelope, data: EventData, handler: EventHandler) -> str:
-        inbox = None
         async with self._uow_factory() as uow:
-            inbox = uow.tables.inbox
-            seen = (await uow.session.execute(
-                select(inbox.c.event_id).where(inbox.c.consumer == self.consumer, inbox.c.event_id == envelope.id)
-            )).first()
-            if seen:
+            first_time = await insert_if_absent(uow.session, uow.tables.inbox, {
+                "consumer": self.consumer, "event_id": envelope.id, "event_type": envelope.type,
+                "processed_at": datetime.now(UTC)})
+            if not first_time:
                 return "duplicate"
-            await uow.session.execute(insert(inbox).values(
-                consumer=self.consumer, event_id=envelope.id, event_type=envelope.type,
-                processed_at=datetime.now(UTC)))
             await handler(envelope, data, uow)
-            try:
-                await uow.commit()
-            except IntegrityError:
-                # Another member of the group handled the same event concurrently (a rebalance
-                # redelivery): its transaction won the inbox row, ours rolled back whole.
-                if await self._already_processed(envelope.id):
-                    log.info("duplicate_in_flight", consumer=self.consumer, event_id=envelope.id)
-                    return "duplicate"
-                raise
+            await uow.commit()
         return "handled"
-
-    async def _already_processed(self, event_id: str) -> bool:
-        async with self._uow_factory() as uow:
-            inbox = uow.tables.inbox
-            return (await uow.session.execute(
-                select(inbox.c.event_id).where(inbox.c.consumer == self.consumer, inbox.c.event_id == event_id)
-            )).first() is not None
