@@ -1,11 +1,13 @@
 """The idempotent consumer: event type -> handler, run inside one transaction with an inbox row.
 
 The inbox row (consumer, event id), the handler's effects and any events it publishes commit
-together; a redelivered event finds its inbox row and is skipped. Unreadable or invalid events
+together; a redelivered event finds its inbox row and is skipped. Consecutive records of a
+partition are handled in one transaction when they can be (the bus falls back to one record
+per transaction when a batch fails, so one bad event never blocks the others). Unreadable or invalid events
 are poison (straight to the DLQ); any other error is retried by the bus."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -29,31 +31,40 @@ class InboxConsumer:
         self.handlers = dict(handlers)
         self._uow_factory = uow_factory
 
-    async def __call__(self, record: Record) -> None:
+    def _decode(self, record: Record) -> tuple[Envelope, EventData | None, EventHandler | None]:
         try:
             envelope = Envelope.from_record(record.headers, record.value)
         except MalformedEvent as exc:
             raise PoisonRecord(str(exc)) from exc
         handler = self.handlers.get(envelope.type)
         if handler is None:
-            EVENTS_CONSUMED.labels(self.consumer, envelope.type, "ignored").inc()
-            return
+            return envelope, None, None
         try:
-            data = parse_data(envelope)
+            return envelope, parse_data(envelope), handler
         except (ValidationError, UnknownEventType) as exc:
             raise PoisonRecord(f"invalid {envelope.type}: {exc}") from exc
-        correlation_id_var.set(envelope.correlationid)
-        dossier_id_var.set(envelope.subject)
-        outcome = await self.handle(envelope, data, handler)
-        EVENTS_CONSUMED.labels(self.consumer, envelope.type, outcome).inc()
 
-    async def handle(self, envelope: Envelope, data: EventData, handler: EventHandler) -> str:
+    async def __call__(self, record: Record) -> None:
+        """One record, one transaction (the bus's retry/DLQ unit)."""
+        await self.handle_batch([record])
+
+    async def handle_batch(self, records: Sequence[Record]) -> None:
+        """Several records in one transaction: all their inbox rows and effects, or none."""
+        decoded = [self._decode(r) for r in records]
+        outcomes: list[tuple[str, str]] = []
         async with self._uow_factory() as uow:
-            first_time = await insert_if_absent(uow.session, uow.tables.inbox, {
-                "consumer": self.consumer, "event_id": envelope.id, "event_type": envelope.type,
-                "processed_at": datetime.now(UTC)})
-            if not first_time:
-                return "duplicate"
-            await handler(envelope, data, uow)
+            for envelope, data, handler in decoded:
+                if handler is None:
+                    outcomes.append((envelope.type, "ignored"))
+                    continue
+                correlation_id_var.set(envelope.correlationid)
+                dossier_id_var.set(envelope.subject)
+                first_time = await insert_if_absent(uow.session, uow.tables.inbox, {
+                    "consumer": self.consumer, "event_id": envelope.id, "event_type": envelope.type,
+                    "processed_at": datetime.now(UTC)})
+                if first_time:
+                    await handler(envelope, data, uow)  # handlers never commit: we do, once
+                outcomes.append((envelope.type, "handled" if first_time else "duplicate"))
             await uow.commit()
-        return "handled"
+        for event_type, outcome in outcomes:
+            EVENTS_CONSUMED.labels(self.consumer, event_type, outcome).inc()

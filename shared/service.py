@@ -97,7 +97,7 @@ class ServiceKit:
         if consume:
             self.subscription = await self.bus.subscribe(SubscriptionSpec(
                 group=self.settings.consumer_group, topics=[self.settings.lifecycle_topic], handler=self.consumer,
-                retry=RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_initial_s,
+                batch_handler=self.consumer.handle_batch, retry=RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_initial_s,
                                   self.settings.consumer_backoff_max_s)))
         log.info("service_started", service=self.settings.service_name)
 

@@ -3,12 +3,12 @@
 Shared by both buses so that retry and DLQ behave the same on memory and on Kafka."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from tenacity import AsyncRetrying, RetryError, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
-from shared.bus.ports import OutgoingRecord, Record, RecordHandler, RetryPolicy
+from shared.bus.ports import OutgoingRecord, Record, RecordHandler, RetryPolicy, SubscriptionSpec
 from shared.observability import EVENTS_DEAD_LETTERED, get_logger
 
 log = get_logger(__name__)
@@ -79,3 +79,18 @@ async def deliver(record: Record, handler: RecordHandler, group: str, policy: Re
     log.error("dead_lettered", group=group, topic=record.topic, partition=record.partition,
               offset=record.offset, attempts=attempts, error_type=type(error).__name__)
     return False
+
+
+async def deliver_batch(records: Sequence[Record], spec: SubscriptionSpec,
+                        publish: Callable[[list[OutgoingRecord]], Awaitable[None]]) -> None:
+    """Consecutive records of one partition: all at once if the spec can, else (or if that
+    fails) one by one with retries and the DLQ. Returns when every record is handled or dead."""
+    if spec.batch_handler is not None and len(records) > 1:
+        try:
+            await spec.batch_handler(records)
+            return
+        except Exception as exc:  # noqa: BLE001 - find the culprit record by record
+            log.info("batch_failed_delivering_one_by_one", group=spec.group, size=len(records),
+                     error=f"{type(exc).__name__}: {exc}")
+    for record in records:
+        await deliver(record, spec.handler, spec.group, spec.retry, publish)

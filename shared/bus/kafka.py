@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from shared.bus.delivery import deliver
+from shared.bus.delivery import deliver_batch
 from shared.bus.ports import Bus, OutgoingRecord, Record, RecordHandler, Subscription, SubscriptionSpec
 from shared.observability import get_logger
 
@@ -164,14 +164,12 @@ class _KafkaSubscription(Subscription, ConsumerRebalanceListener):
     async def _run(self) -> None:
         while True:
             try:
-                batch = await self._consumer.getmany(timeout_ms=200, max_records=500)
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=self.spec.max_batch)
                 for tp, msgs in batch.items():
-                    for msg in msgs:
-                        if tp not in self._consumer.assignment():
-                            break  # revoked during this batch: the new owner takes over
-                        await deliver(_record(msg), self.spec.handler, self.spec.group, self.spec.retry,
-                                      self.bus.publish)
-                        self._processed[tp] = msg.offset + 1
+                    if not msgs or tp not in self._consumer.assignment():
+                        continue  # revoked meanwhile: the new owner reads from the committed offset
+                    await deliver_batch([_record(m) for m in msgs], self.spec, self.bus.publish)
+                    self._processed[tp] = msgs[-1].offset + 1
                     await self._commit_processed()
             except asyncio.CancelledError:
                 raise

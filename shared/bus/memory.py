@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.bus.delivery import deliver
+from shared.bus.delivery import deliver_batch
 from shared.bus.ports import Bus, OutgoingRecord, Record, RecordHandler, Subscription, SubscriptionSpec, partition_for
 from shared.observability import get_logger
 
@@ -127,10 +127,11 @@ class MemoryBus(Bus):
                     continue
                 group.in_flight += 1
                 try:
-                    await self._deliver(member.spec, log_[offset])
+                    batch = log_[offset:offset + member.spec.max_batch]
+                    await self._deliver(member.spec, batch)
                     # A seek during delivery wins over our commit.
                     if group.committed.get(tp, 0) == offset:
-                        group.committed[tp] = offset + 1
+                        group.committed[tp] = offset + len(batch)
                 except Exception as exc:  # noqa: BLE001 - DLQ publish failed: retry the record later
                     log.error("delivery_failed", group=member.spec.group, error=str(exc))
                     await asyncio.sleep(member.spec.retry.initial_backoff_s)
@@ -138,10 +139,10 @@ class MemoryBus(Bus):
                     group.in_flight -= 1
             await self._notify()
 
-    async def _deliver(self, spec: SubscriptionSpec, record: Record) -> None:
-        handled = await deliver(record, spec.handler, spec.group, spec.retry, self.publish)
-        if handled and self.duplicate_delivery:
-            await deliver(record, spec.handler, spec.group, spec.retry, self.publish)
+    async def _deliver(self, spec: SubscriptionSpec, batch: list[Record]) -> None:
+        await deliver_batch(batch, spec, self.publish)
+        if self.duplicate_delivery:
+            await deliver_batch(batch, spec, self.publish)
 
     def _next_for(self, member: _Member) -> TopicPartition | None:
         group = self._groups[member.spec.group]

@@ -38,6 +38,7 @@ class Record:
 
 
 RecordHandler = Callable[[Record], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class SubscriptionSpec:
     topics: Sequence[str]
     handler: RecordHandler
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Optional: handle a partition's consecutive records in one go (one database transaction).
+    # If it raises, the records are delivered one by one through `handler` (retries, DLQ).
+    batch_handler: BatchHandler | None = None
+    max_batch: int = 500
 
     @property
     def dlq_topic(self) -> str:
