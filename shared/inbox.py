@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from shared.bus.delivery import PoisonRecord
 from shared.bus.ports import Record
-from shared.db import insert_if_absent
+from shared.db import insert_many_if_absent
 from shared.events.catalogue import EventData, UnknownEventType, parse_data
 from shared.events.envelope import Envelope, MalformedEvent
 from shared.observability import EVENTS_CONSUMED, correlation_id_var, dossier_id_var
@@ -51,18 +51,22 @@ class InboxConsumer:
     async def handle_batch(self, records: Sequence[Record]) -> None:
         """Several records in one transaction: all their inbox rows and effects, or none."""
         decoded = [self._decode(r) for r in records]
+        wanted = {e.id: e for e, _, handler in decoded if handler is not None}
         outcomes: list[tuple[str, str]] = []
         async with self._uow_factory() as uow:
+            now = datetime.now(UTC)
+            new_ids = await insert_many_if_absent(uow.session, uow.tables.inbox, [
+                {"consumer": self.consumer, "event_id": e.id, "event_type": e.type, "processed_at": now}
+                for e in wanted.values()], key="event_id")
             for envelope, data, handler in decoded:
                 if handler is None:
                     outcomes.append((envelope.type, "ignored"))
                     continue
-                correlation_id_var.set(envelope.correlationid)
-                dossier_id_var.set(envelope.subject)
-                first_time = await insert_if_absent(uow.session, uow.tables.inbox, {
-                    "consumer": self.consumer, "event_id": envelope.id, "event_type": envelope.type,
-                    "processed_at": datetime.now(UTC)})
+                first_time = envelope.id in new_ids
+                new_ids.discard(envelope.id)  # the same event twice in one batch runs once
                 if first_time:
+                    correlation_id_var.set(envelope.correlationid)
+                    dossier_id_var.set(envelope.subject)
                     await handler(envelope, data, uow)  # handlers never commit: we do, once
                 outcomes.append((envelope.type, "handled" if first_time else "duplicate"))
             await uow.commit()
