@@ -257,6 +257,12 @@ def _kafka_answers(bootstrap: str) -> bool:
 
 # --- pytest plugin ------------------------------------------------------------------------------
 _started: list = []
+_summary: list[str] = []  # shown at the end of the run: proof the suite used real servers
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for line in _summary:
+        terminalreporter.write_line(line)
 
 
 @atexit.register
@@ -272,8 +278,8 @@ def _cleanup() -> None:
 def postgres_server():
     server = PostgresServer().start()
     _started.append(server)
-    print(f"\n[infra] PostgreSQL {server.bindir.parent.name} on 127.0.0.1:{server.port} "
-          f"(started in {server.started_in:.1f}s)")
+    _summary.append(f"[infra] real PostgreSQL {server.bindir.parent.name} on 127.0.0.1:{server.port} "
+                    f"(initdb+start {server.started_in:.1f}s)")
     yield server
     server.stop()
     _started.remove(server)
@@ -291,8 +297,8 @@ def kafka_broker():
     broker = KafkaBroker()
     _started.append(broker)
     broker.start()
-    print(f"\n[infra] Apache Kafka {kafka_version()} (KRaft) on {broker.bootstrap_servers} "
-          f"(fetch+format+start {time.monotonic() - began:.1f}s, broker start {broker.started_in:.1f}s)")
+    _summary.append(f"[infra] real Apache Kafka {kafka_version()} (KRaft) on {broker.bootstrap_servers} "
+                    f"(fetch+format+start {time.monotonic() - began:.1f}s, broker start {broker.started_in:.1f}s)")
     yield broker
     broker.destroy()
     _started.remove(broker)
