@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args.service)
-    module = __import__(f"services.{args.service}.main", fromlist=["create_app"])
+    module = importlib.import_module(f"services.{args.service}.main")
     app = module.create_app(settings, migrate_on_start=args.migrate)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
@@ -82,7 +83,7 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
     issued = generate_key()
 
     async def main() -> None:
-        module = __import__(f"services.{args.service}.bootstrap", fromlist=["definition"])
+        module = importlib.import_module(f"services.{args.service}.bootstrap")
         kit = ServiceKit(module.definition(), _settings(args.service))
         try:
             async with kit.uow() as uow:

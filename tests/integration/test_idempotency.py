@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select
 
@@ -15,8 +15,7 @@ def creating_action(kit, calls: list):
         calls.append(1)
         n = len(calls)
         await uow.session.execute(insert(kit.tables.probe_receipts).values(
-            probe_id=f"p{n}", event_id=f"e{n}", dossier_id="d", received_at=__import__("datetime").datetime.now(
-                __import__("datetime").UTC)))
+            probe_id=f"p{n}", event_id=f"e{n}", dossier_id="d", received_at=datetime.now(UTC)))
         return Created(201, {"id": f"p{n}"}, location=f"/things/p{n}")
     return action
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, insert, select
 
-from shared.bus.ports import Bus, OutgoingRecord, Record
+from shared.bus.ports import Bus, Record
 from shared.events import Envelope, make_event
 from shared.events.catalogue import BackboneProbe
 from shared.inbox import InboxConsumer
