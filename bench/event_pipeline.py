@@ -67,7 +67,7 @@ async def pipeline_round(pg: PostgresServer, kafka: KafkaBroker, n: int) -> dict
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     common = dict(kafka_bootstrap_servers=kafka.bootstrap_servers, lifecycle_topic=topic,
                   topic_partitions=PARTITIONS, outbox_batch_size=2000, log_level="WARNING")
-    producer = ServiceKit(intake_definition(), ServiceSettings(service_name="intake", database_url=pg.create_database(), **common))
+    producer = ServiceKit(intake_definition(s := ServiceSettings(service_name="intake", database_url=pg.create_database(), **common)), s)
     consumer = ServiceKit(routing_definition(), ServiceSettings(service_name="routing", database_url=pg.create_database(), **common))
     await producer.start(migrate=True, consume=False, relay=False)
     await consumer.start(migrate=True, consume=True, relay=False)
@@ -125,7 +125,7 @@ async def latency_run(pg: PostgresServer, kafka: KafkaBroker, rate: int, seconds
     topic = f"lat-{uuid.uuid4().hex[:8]}"
     common = dict(kafka_bootstrap_servers=kafka.bootstrap_servers, lifecycle_topic=topic,
                   topic_partitions=PARTITIONS, log_level="WARNING")
-    producer = ServiceKit(intake_definition(), ServiceSettings(service_name="intake", database_url=pg.create_database(), **common))
+    producer = ServiceKit(intake_definition(s := ServiceSettings(service_name="intake", database_url=pg.create_database(), **common)), s)
     consumer = ServiceKit(routing_definition(), ServiceSettings(service_name="routing", database_url=pg.create_database(), **common))
     latencies: list[float] = []
     intended: dict[str, float] = {}

@@ -26,8 +26,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     from services.embedded import EmbeddedBackbone
 
-    backbone = EmbeddedBackbone(Path(args.data_dir), partitions=args.partitions)
     base = f"http://{args.host}:{args.port}"
+    backbone = EmbeddedBackbone(Path(args.data_dir), partitions=args.partitions, base_url=base)
 
     async def main() -> None:
         config = uvicorn.Config(backbone.gateway, host=args.host, port=args.port, lifespan="on", log_level="warning")
@@ -42,6 +42,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
             for name in SERVICE_NAMES:
                 print(f"  {name:<14} : {base}/v1/{name}/docs")
             print(f"  dev API key    : {backbone.dev_api_key}   (header X-API-Key)")
+            token = backbone.officer_token(agency="000.17.22.H56", roles=["dossiers:receive", "dossiers:read"])
+            print(f"  officer token  : {token}\n                   (desk officer of 000.17.22.H56; header Authorization: Bearer ...)")
+            print(f"  catalogue      : {base}/v1/procedures?q=khai%20sinh")
             print("  try            : curl -X POST -H 'X-API-Key: <key>' -H 'Idempotency-Key: demo-1' "
                   f"-H 'Content-Type: application/json' -d '{{}}' {base}/v1/intake/probes\n", flush=True)
         await serving
@@ -84,7 +87,8 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         module = importlib.import_module(f"services.{args.service}.bootstrap")
-        kit = ServiceKit(module.definition(), _settings(args.service))
+        settings = _settings(args.service)
+        kit = ServiceKit(module.definition(settings), settings)
         try:
             async with kit.uow() as uow:
                 await store_key(uow, issued, name=args.name, agency=args.agency,

@@ -3,6 +3,8 @@ one in-memory bus, served on one port with path routing (the same paths a gatewa
 from __future__ import annotations
 
 import importlib
+import json
+import secrets
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -10,16 +12,20 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from shared.auth import IssuedKey, parse_key, store_key
+from services.intake.api import INTAKE_PERMISSIONS
+from services.intake.settings import IntakeSettings
+from shared.auth import ALL_AGENCIES, IssuedKey, issue_officer_token, parse_key, store_key
 from shared.bus.memory import MemoryBus
 from shared.observability import configure_logging
+from shared.pii import Sealer
 from shared.probe import PROBE_SCOPE
 from shared.problems import PROBLEM_JSON, ProblemError
 from shared.service import ServiceKit, metrics_endpoint
 from shared.settings import SERVICE_NAMES, ServiceSettings
 
 DEV_AGENCY = "000.00.00.H00"  # a made-up agency identifier for the dev key
-DEV_SCOPES = [PROBE_SCOPE]
+DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS]
+POPULATION_SIM_PATH = "/simulators/population"
 
 
 def service_app(name: str, settings: ServiceSettings, bus) -> FastAPI:
@@ -30,23 +36,51 @@ def service_app(name: str, settings: ServiceSettings, bus) -> FastAPI:
 class EmbeddedBackbone:
     """All five services on one bus. Use as an async context manager, or serve `gateway`."""
 
-    def __init__(self, data_dir: Path, *, partitions: int = 12, log_json: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, partitions: int = 12, log_json: bool = False,
+                 base_url: str = "http://127.0.0.1:8000") -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         configure_logging("INFO", log_json)
         self.bus = MemoryBus(partitions)
-        self.apps: dict[str, FastAPI] = {
-            name: service_app(name, ServiceSettings(
-                service_name=name, environment="dev", topic_partitions=partitions, log_json=log_json,
-                database_url=f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"), self.bus)
-            for name in SERVICE_NAMES
-        }
+        self.base_url = base_url
+        self.secrets = self._dev_secrets()
+        from simulators.population import create_app as population_simulator
+        self.population_simulator = population_simulator()
+        common = {"environment": "dev", "topic_partitions": partitions, "log_json": log_json,
+                  "public_base_url": base_url, "pii_keys": [self.secrets["pii_key"]],
+                  "officer_jwt_secret": self.secrets["officer_jwt_secret"],
+                  "storage_url": f"file:{(self.data_dir / 'storage').resolve()}"}
+        self.apps: dict[str, FastAPI] = {}
+        for name in SERVICE_NAMES:
+            database_url = f"sqlite+aiosqlite:///{(self.data_dir / f'{name}.db').resolve()}"
+            if name == "intake":
+                settings: ServiceSettings = IntakeSettings(database_url=database_url,
+                                                           population_db_url=base_url + POPULATION_SIM_PATH, **common)
+            else:
+                settings = ServiceSettings(service_name=name, database_url=database_url, **common)
+            self.apps[name] = service_app(name, settings, self.bus)
         self._stack: AsyncExitStack | None = None
         self.dev_api_key: str | None = None
         self.gateway = self._build_gateway()
 
     def kit(self, name: str) -> ServiceKit:
         return self.apps[name].state.kit
+
+    def _dev_secrets(self) -> dict[str, str]:
+        """The dev PII key and the dev SSO's signing secret, kept across restarts (never production)."""
+        path = self.data_dir / "dev-secrets.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        values = {"pii_key": Sealer.new_key(), "officer_jwt_secret": secrets.token_urlsafe(32)}
+        path.write_text(json.dumps(values))
+        path.chmod(0o600)
+        return values
+
+    def officer_token(self, *, agency: str, roles: list[str], subject: str = "officer-dev",
+                      name: str = "Cán bộ một cửa (dev)") -> str:
+        settings = self.kit("intake").settings
+        return issue_officer_token(self.secrets["officer_jwt_secret"], subject=subject, name=name, agency=agency,
+                                   roles=roles, issuer=settings.officer_jwt_issuer, audience=settings.officer_jwt_audience)
 
     async def __aenter__(self) -> "EmbeddedBackbone":
         self._stack = AsyncExitStack()
@@ -109,6 +143,10 @@ class EmbeddedBackbone:
                 await self._serve_lifespan(receive, send)
                 return
             path = scope.get("path", "")
+            if path.startswith(POPULATION_SIM_PATH + "/"):   # a real HTTP server for the intake adapter
+                inner = dict(scope, path=path[len(POPULATION_SIM_PATH):], raw_path=None)
+                await self.population_simulator(inner, receive, send)
+                return
             for name, definition in definitions.items():
                 if definition.owns(path):
                     await self.apps[name](scope, receive, send)

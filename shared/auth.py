@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
+import jwt
 from fastapi import Depends, Header, Request
 from sqlalchemy import insert, select
 
@@ -96,10 +97,11 @@ async def authenticate(uow: UnitOfWork, plaintext: str) -> Principal | None:
     return Principal(row.key_id, row.name, row.agency, frozenset(row.scopes))
 
 
-def _unauthorized() -> ProblemError:
-    return ProblemError(401, "unauthorized", "A valid API key is required",
-                        "Send the partner API key in the X-API-Key header.",
-                        headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
+def _unauthorized(detail: str = "Send the partner API key in the X-API-Key header, or an officer token "
+                                 "as Authorization: Bearer.") -> ProblemError:
+    return ProblemError(401, "unauthorized", "Valid credentials are required", detail,
+                        detail_vi="Cần khóa API của đối tác hoặc phiên đăng nhập của cán bộ.",
+                        headers={"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"'})
 
 
 def require_scopes(*scopes: str) -> Callable:
@@ -116,4 +118,76 @@ def require_scopes(*scopes: str) -> Callable:
             raise ProblemError(403, "forbidden", "The API key lacks a required scope",
                                f"Missing scope(s): {', '.join(missing)}")
         return principal
+    return Depends(dependency)
+
+
+# --- actors: partners (API keys) and officers (JWT from the provincial SSO) ----------------------
+ALL_AGENCIES = "agency:*"  # permission to act for every agency (province-wide desks, the dev key)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Whoever calls: a partner system by API key, or an officer by SSO token."""
+    kind: str                 # "partner" | "officer"
+    id: str
+    name: str
+    agency: str
+    permissions: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    def may_act_for(self, agency: str) -> bool:
+        return self.agency == agency or ALL_AGENCIES in self.permissions
+
+
+def issue_officer_token(secret: str, *, subject: str, name: str, agency: str, roles: list[str],
+                        issuer: str, audience: str, ttl_s: int = 8 * 3600) -> str:
+    """A dev SSO's token (HS256). Production tokens come from the provincial SSO."""
+    now = int(datetime.now(UTC).timestamp())
+    return jwt.encode({"sub": subject, "name": name, "agency": agency, "roles": roles, "iss": issuer,
+                       "aud": audience, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
+
+
+def _officer_from_token(token: str, settings) -> Actor:
+    if settings.officer_jwt_public_key:
+        key, algorithms = settings.officer_jwt_public_key, ["RS256", "ES256"]
+    elif settings.officer_jwt_secret is not None:
+        key, algorithms = settings.officer_jwt_secret.get_secret_value(), ["HS256"]
+    else:
+        raise _unauthorized("Officer sign-in is not configured on this service.")
+    try:
+        claims = jwt.decode(token, key, algorithms=algorithms, audience=settings.officer_jwt_audience,
+                            issuer=settings.officer_jwt_issuer, options={"require": ["exp", "sub", "iss", "aud"]})
+    except jwt.PyJWTError as exc:
+        raise _unauthorized(f"The officer token is not valid ({type(exc).__name__}).") from None
+    agency, roles = claims.get("agency"), claims.get("roles", [])
+    if not isinstance(agency, str) or not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise _unauthorized("The officer token lacks the agency and roles claims.")
+    return Actor("officer", str(claims["sub"]), str(claims.get("name", claims["sub"])), agency, frozenset(roles))
+
+
+def require_actor(*permissions: str) -> Callable:
+    """FastAPI dependency: an officer (Authorization: Bearer <SSO JWT>) or a partner (X-API-Key)
+    holding every listed permission (JWT roles / API key scopes)."""
+    async def dependency(request: Request, authorization: Annotated[str | None, Header()] = None,
+                         x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> Actor:
+        kit = request.app.state.kit
+        if authorization and authorization.lower().startswith("bearer "):
+            actor = _officer_from_token(authorization[7:].strip(), kit.settings)
+        elif x_api_key:
+            async with kit.uow() as uow:
+                principal = await authenticate(uow, x_api_key)
+            if principal is None:
+                raise _unauthorized()
+            actor = Actor("partner", principal.key_id, principal.name, principal.agency, principal.scopes)
+        else:
+            raise _unauthorized()
+        missing = [p for p in permissions if p not in actor.permissions]
+        if missing:
+            raise ProblemError(403, "forbidden", "Not permitted",
+                               f"Missing permission(s): {', '.join(missing)}",
+                               detail_vi="Tài khoản không có quyền thực hiện thao tác này.")
+        return actor
     return Depends(dependency)

@@ -117,7 +117,8 @@ def add_backbone_tables(metadata: MetaData) -> BackboneTables:
     return BackboneTables(outbox, outbox_lanes, inbox, idempotency_keys, api_keys, probe_receipts)
 
 
-def _insert_ignoring_conflicts(session: AsyncSession, table: Table):
+def dialect_insert(session: AsyncSession, table: Table):
+    """INSERT with the dialect's ON CONFLICT support (PostgreSQL or SQLite)."""
     dialect = session.get_bind().dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
@@ -125,7 +126,7 @@ def _insert_ignoring_conflicts(session: AsyncSession, table: Table):
 async def insert_if_absent(session: AsyncSession, table: Table, values: dict) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True if the row was inserted. On PostgreSQL a concurrent
     insert of the same key waits for the other transaction and then does nothing if it committed."""
-    stmt = _insert_ignoring_conflicts(session, table).values(**values).on_conflict_do_nothing()
+    stmt = dialect_insert(session, table).values(**values).on_conflict_do_nothing()
     result = await session.execute(stmt)
     return result.rowcount == 1
 
@@ -134,7 +135,7 @@ async def insert_many_if_absent(session: AsyncSession, table: Table, rows: list[
     """The same for many rows in one statement; returns the `key` values of the rows inserted."""
     if not rows:
         return set()
-    stmt = (_insert_ignoring_conflicts(session, table).values(rows).on_conflict_do_nothing()
+    stmt = (dialect_insert(session, table).values(rows).on_conflict_do_nothing()
             .returning(table.c[key]))
     return set((await session.execute(stmt)).scalars())
 

@@ -6,13 +6,15 @@ routes); `create_service_app` turns that plus settings into a FastAPI app. The e
 passes one shared in-memory bus to all five; a container builds a Kafka bus from settings."""
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -37,6 +39,14 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class PeriodicTask:
+    """Work a service does on a timer (sweeps, monitors). Must be safe on several replicas at once."""
+    name: str
+    interval_s: float
+    run: Callable[["ServiceKit"], Awaitable[int]]   # returns how many things it did
+
+
+@dataclass(frozen=True)
 class ServiceDefinition:
     name: str
     title: str
@@ -48,9 +58,18 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     # Paths this service owns, for the gateway and the embedded runner (unique across services).
     path_prefixes: tuple[str, ...] = field(default=())
+    periodic: Sequence[PeriodicTask] = ()
+    state: Mapping[str, Any] = field(default_factory=dict)           # set on app.state for the routes
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()             # close adapters (HTTP clients...)
 
     def owns(self, path: str) -> bool:
         return any(path == p or path.startswith(p + "/") for p in (f"/v1/{self.name}", *self.path_prefixes))
+
+
+def working_calendar(settings: ServiceSettings) -> WorkingCalendar:
+    return WorkingCalendar(extra_days_off=settings.calendar_extra_days_off,
+                           extra_working_days=settings.calendar_extra_working_days,
+                           morning=settings.office_morning, afternoon=settings.office_afternoon)
 
 
 def build_bus(settings: ServiceSettings) -> Bus:
@@ -73,15 +92,14 @@ class ServiceKit:
         self.bus = bus or build_bus(settings)
         self.engine = create_engine(settings)
         self.sessionmaker = create_sessionmaker(self.engine)
-        self.calendar = WorkingCalendar(extra_days_off=settings.calendar_extra_days_off,
-                                        extra_working_days=settings.calendar_extra_working_days,
-                                        morning=settings.office_morning, afternoon=settings.office_afternoon)
+        self.calendar = working_calendar(settings)
         self.relay = OutboxRelay(settings.service_name, self.sessionmaker, self.tables, self.bus,
                                  batch_size=settings.outbox_batch_size, poll_interval_s=settings.outbox_poll_interval_s,
                                  retention=timedelta(hours=settings.outbox_retention_hours))
         self.consumer = InboxConsumer(settings.consumer_group, definition.handlers, self.uow)
         self.idempotency = IdempotentExecutor(self.uow, timedelta(hours=settings.idempotency_ttl_hours))
         self.subscription: Subscription | None = None
+        self._periodic: list[asyncio.Task] = []
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker, self.tables, self.settings.lifecycle_topic, on_commit=self.relay.notify)
@@ -99,9 +117,27 @@ class ServiceKit:
                 group=self.settings.consumer_group, topics=[self.settings.lifecycle_topic], handler=self.consumer,
                 batch_handler=self.consumer.handle_batch, retry=RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_initial_s,
                                   self.settings.consumer_backoff_max_s)))
+        self._periodic = [asyncio.create_task(self._every(task), name=f"{self.settings.service_name}:{task.name}")
+                          for task in self.definition.periodic]
         log.info("service_started", service=self.settings.service_name)
 
+    async def _every(self, task: PeriodicTask) -> None:
+        while True:
+            try:
+                done = await task.run(self)
+                if done:
+                    log.info("periodic_task_done", task=task.name, count=done)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failing sweep retries at the next tick
+                log.error("periodic_task_failed", task=task.name, error_type=type(exc).__name__, exc_info=exc)
+            await asyncio.sleep(task.interval_s)
+
     async def stop(self) -> None:
+        for running in self._periodic:
+            running.cancel()
+        await asyncio.gather(*self._periodic, return_exceptions=True)
+        self._periodic = []
         if self.subscription:
             await self.subscription.stop()
             self.subscription = None
@@ -109,6 +145,8 @@ class ServiceKit:
         if self._owns_bus:
             await self.bus.stop()
         await self.engine.dispose()
+        for close in self.definition.on_stop:
+            await close()
         log.info("service_stopped", service=self.settings.service_name)
 
     async def readiness(self) -> dict[str, bool]:
@@ -161,6 +199,8 @@ def create_service_app(definition: ServiceDefinition, settings: ServiceSettings,
                   docs_url=f"/v1/{definition.name}/docs", redoc_url=None,
                   openapi_url=f"/v1/{definition.name}/openapi.json")
     app.state.kit = kit
+    for name, value in definition.state.items():
+        setattr(app.state, name, value)
     install_problem_handlers(app)
 
     @app.middleware("http")

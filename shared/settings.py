@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, time
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("intake", "routing", "payments", "notifications", "results")
@@ -47,6 +47,23 @@ class ServiceSettings(BaseSettings):
     office_morning: tuple[time, time] = (time(7, 0), time(11, 30))
     office_afternoon: tuple[time, time] = (time(13, 30), time(17, 0))
 
+    # Where citizens and partners reach the backbone (tracking links, QR codes, pay links).
+    public_base_url: str = "http://localhost:8000"
+
+    # Personal data at rest: Fernet keys (url-safe base64, 32 bytes); the first encrypts, all
+    # decrypt, so a key rotates by putting the new one first. Also keys the lookup hashes.
+    pii_keys: list[SecretStr] = Field(default_factory=list)
+
+    # Officers sign in at the provincial SSO (OIDC): their JWT names the agency and roles.
+    # HS256 with a shared secret (the embedded default's dev key) or a PEM public key (RS256/ES256).
+    officer_jwt_secret: SecretStr | None = None
+    officer_jwt_public_key: str | None = None
+    officer_jwt_issuer: str = "onestop-dev-sso"
+    officer_jwt_audience: str = "onestop"
+
+    # Files (uploaded documents, results): a local directory by default; s3://bucket in production.
+    storage_url: str = "file:./var/storage"
+
     @field_validator("database_url")
     @classmethod
     def _supported_driver(cls, url: str) -> str:
@@ -61,6 +78,10 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("production requires PostgreSQL (database_url postgresql+asyncpg://)")
             if not self.kafka_bootstrap_servers:
                 raise ValueError("production requires kafka_bootstrap_servers")
+            if not self.pii_keys:
+                raise ValueError("production requires pii_keys (personal data is encrypted at rest)")
+            if self.officer_jwt_secret is not None:
+                raise ValueError("production verifies officer tokens with the SSO's public key, not a shared secret")
         if self.office_morning[0] >= self.office_morning[1] or self.office_afternoon[0] >= self.office_afternoon[1]:
             raise ValueError("office hours must start before they end")
         if self.office_morning[1] > self.office_afternoon[0]:

@@ -1,20 +1,69 @@
-"""The one place that wires intake: its tables, migrations, event handlers and routes."""
+"""The one place that wires intake: catalogue, calendar, sealer, storage, population database,
+its tables, migrations, event handlers, routes and sweeps."""
+from __future__ import annotations
+
 from pathlib import Path
 
-from services.intake.consumers import HANDLERS
+from services.intake import handlers
+from services.intake.adapters.population import PopulationClient
+from services.intake.api import PATH_PREFIXES, SecondFactorGuard, catalogue_router, dossiers_router, kpi_router, \
+    tracking_router
+from services.intake.catalogue import CATALOGUE_DIR, load_catalogue
+from services.intake.consumers import build_handlers
+from services.intake.handlers import Intake
 from services.intake.models import backbone, metadata
+from services.intake.settings import IntakeSettings
+from shared.observability import get_logger
+from shared.pii import Sealer
 from shared.probe import publish_router, receipt_router
-from shared.service import ServiceDefinition
+from shared.service import PeriodicTask, ServiceDefinition, ServiceKit, working_calendar
+from shared.settings import ServiceSettings
+from shared.storage import storage_from_url
+
+log = get_logger(__name__)
 
 
-def definition() -> ServiceDefinition:
+def _sealer(settings: IntakeSettings) -> Sealer:
+    keys = [k.get_secret_value() for k in settings.pii_keys]
+    if not keys:   # production refuses to start without keys (settings); dev/test get a throwaway one
+        log.warning("ephemeral_pii_key", detail="no PII_KEYS: personal data sealed now cannot be read after a restart")
+        keys = [Sealer.new_key()]
+    return Sealer(keys)
+
+
+def build_intake(settings: IntakeSettings, catalogue_dir: Path = CATALOGUE_DIR) -> Intake:
+    population = PopulationClient(settings.population_db_url, settings.population_db_token.get_secret_value(),
+                                  timeout_s=settings.population_db_timeout_s) if settings.population_db_url else None
+    return Intake(settings=settings, catalogue=load_catalogue(catalogue_dir), calendar=working_calendar(settings),
+                  sealer=_sealer(settings),
+                  storage=storage_from_url(settings.storage_url), population=population)
+
+
+def definition(settings: ServiceSettings | None = None, intake: Intake | None = None) -> ServiceDefinition:
+    settings = settings if isinstance(settings, IntakeSettings) else \
+        IntakeSettings(**settings.model_dump()) if settings else IntakeSettings()
+    ctx = intake or build_intake(settings)
+
+    async def sweep_reception(kit: ServiceKit) -> int:
+        async with kit.uow() as uow:
+            done = await handlers.alert_unanswered_online(ctx, uow)
+            done += await handlers.close_unsupplemented(ctx, uow)
+            await uow.commit()
+        return done
+
     return ServiceDefinition(
         name="intake",
         title="One-stop intake service",
-        description="Intake: procedure catalogue, dossier submission, desk reception, tracking and KPIs.",
+        description="Intake: procedure catalogue, dossier submission (online, desk, postal), desk reception, "
+                    "citizen tracking and the province's KPIs.",
         metadata=metadata,
         tables=backbone,
         migrations_dir=Path(__file__).parent / "migrations",
-        handlers=HANDLERS,
-        routers=[publish_router(), receipt_router("intake")],
+        handlers=build_handlers(ctx),
+        routers=[publish_router(), receipt_router("intake"), catalogue_router(), dossiers_router(),
+                 tracking_router(SecondFactorGuard(settings.tracking_max_failures)), kpi_router()],
+        path_prefixes=PATH_PREFIXES,
+        periodic=[PeriodicTask("reception-sweep", settings.sweep_interval_s, sweep_reception)],
+        state={"intake": ctx},
+        on_stop=[ctx.population.close] if ctx.population else [],
     )

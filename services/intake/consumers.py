@@ -1,7 +1,142 @@
-"""Event type -> handler: what intake does with each lifecycle event it consumes."""
+"""Event type -> handler: what intake does with each lifecycle event it consumes.
+
+Every lifecycle event, from every service (intake's own included), is projected into the
+citizen's timeline and the KPI facts; a few also change intake's write model (a fee-first clock
+starts at payment, a supplement requested during processing opens, a result closes withdrawal).
+Each projection step sets values rather than adding to them, so it is safe to apply twice; the
+inbox already makes it apply once."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from services.intake import handlers
+from services.intake.handlers import Intake
+from services.intake.models import dossiers, kpi_facts, tracking_entries, tracking_status
+from shared.db import dialect_insert, insert_if_absent
+from shared.events.catalogue import CATALOGUE, EventData, national_status
+from shared.events.envelope import Envelope
 from shared.inbox import EventHandler
 from shared.probe import record_probe
+from shared.uow import UnitOfWork
 
-HANDLERS: dict[str, EventHandler] = {
-    "backbone.probe.v1": record_probe,
-}
+
+# Events that fix the dossier's overall appointment date (a task's own deadline is not one).
+DUE_DATE_EVENTS = frozenset({"dossier.accepted.v1", "dossier.due_date_set.v1", "dossier.processing_started.v1",
+                             "dossier.resumed.v1", "dossier.extended.v1"})
+
+
+def _kpi_changes(event_type: str, data: dict[str, Any], facts) -> dict[str, Any]:
+    """The KPI facts an event establishes (set, never increment)."""
+    match event_type:
+        case "dossier.submitted.v1":
+            return {"agency": data.get("competent_agency") or data["receiving_agency"],
+                    "procedure_code": data["procedure_code"], "channel": data["channel"],
+                    "submitted_at": data["submitted_at"], "digitised_input": data.get("documents", 0) > 0}
+        case "dossier.accepted.v1":
+            return {"accepted_at": data["accepted_at"], "due_at": data.get("due_at"),
+                    "digitised_input": bool(data.get("digitised")) or bool(facts and facts.digitised_input)}
+        case "dossier.due_date_set.v1" | "dossier.resumed.v1":
+            return {"due_at": data.get("due_at")}
+        case "dossier.supplement_requested.v1":
+            return {} if facts and facts.accepted_at else {"supplement_at_reception": True}
+        case "dossier.rejected.v1":
+            return {"refused_at_reception": True}
+        case "dossier.withdrawn.v1":
+            return {"finished_at": data["withdrawn_at"], "finish_status": 7}
+        case "dossier.extended.v1":
+            return {"extended_due_at": data["new_due_at"]}
+        case "payment.succeeded.v1":
+            return {"paid_online": True} if data.get("method") == "online" else {}
+        case "result.issued.v1":
+            return {"finished_at": data["issued_at"], "finish_status": 9, "electronic_result": True}
+        case "result.returned.v1":
+            return {"finish_status": 10} if facts and facts.finished_at else {"finished_at": data["returned_at"],
+                                                                              "finish_status": 10}
+    return {}
+
+
+def _as_datetime(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+class Projection:
+    def __init__(self, ctx: Intake) -> None:
+        self.ctx = ctx
+
+    async def project(self, envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
+        dossier_id = data.dossier_id
+        payload = envelope.data
+        occurred_at = envelope.time
+        status = national_status(envelope.type)
+        inserted = await insert_if_absent(uow.session, tracking_entries, {
+            "dossier_id": dossier_id, "event_id": envelope.id, "event_type": envelope.type, "occurred_at": occurred_at,
+            "national_status": int(status) if status else None, "source": envelope.source.rsplit("/", 1)[-1],
+            "details": payload})
+        if not inserted:
+            return
+        await self._status(uow, envelope.type, dossier_id, status, occurred_at, payload)
+        await self._kpis(uow, envelope.type, dossier_id, payload)
+
+    async def _status(self, uow: UnitOfWork, event_type: str, dossier_id: str, status, occurred_at: datetime,
+                      payload: dict) -> None:
+        t = tracking_status
+        due = payload.get("new_due_at") or payload.get("due_at") if event_type in DUE_DATE_EVENTS else None
+        current = (await uow.session.execute(select(t).where(t.c.dossier_id == dossier_id))).first()
+        if current is None:
+            await uow.session.execute(t.insert().values(
+                dossier_id=dossier_id, national_status=int(status) if status else None,
+                status_at=occurred_at if status else None, due_at=_as_datetime(due), events=1))
+            return
+        changes: dict[str, Any] = {"events": current.events + 1}
+        # Per-dossier order is the partition's order; a late-arriving older status never wins.
+        if status is not None and (current.status_at is None or occurred_at >= current.status_at):
+            changes.update(national_status=int(status), status_at=occurred_at)
+        if due is not None:
+            changes["due_at"] = _as_datetime(due)
+        await uow.session.execute(update(t).where(t.c.dossier_id == dossier_id).values(**changes))
+
+    async def _kpis(self, uow: UnitOfWork, event_type: str, dossier_id: str, payload: dict) -> None:
+        facts = (await uow.session.execute(select(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id))).first()
+        changes = {k: _as_datetime(v) if k.endswith("_at") else v
+                   for k, v in _kpi_changes(event_type, payload, facts).items()}
+        if event_type == "dossier.submitted.v1":
+            procedure = self.ctx.catalogue.procedure(payload["procedure_code"], payload["procedure_version"])
+            changes.update(online_enabled=procedure is not None, fee_bearing=bool(procedure and procedure.has_fees))
+        if not changes:
+            return
+        if facts is None:
+            stmt = dialect_insert(uow.session, kpi_facts).values(dossier_id=dossier_id, **changes)
+            await uow.session.execute(stmt.on_conflict_do_update(index_elements=["dossier_id"], set_=changes))
+        else:
+            await uow.session.execute(update(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id).values(**changes))
+
+
+def build_handlers(ctx: Intake) -> Mapping[str, EventHandler]:
+    projection = Projection(ctx)
+
+    async def on_payment_succeeded(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
+        await projection.project(envelope, data, uow)
+        await handlers.start_clock_on_payment(ctx, uow, data.dossier_id, _as_datetime(envelope.data["paid_at"]), envelope)
+
+    async def on_paused(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
+        await projection.project(envelope, data, uow)
+        if envelope.data.get("reason") == "supplement":
+            await uow.session.execute(update(dossiers).where(dossiers.c.id == data.dossier_id)
+                                      .values(processing_supplement_open=True))
+
+    async def on_result_issued(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
+        await projection.project(envelope, data, uow)
+        await uow.session.execute(update(dossiers).where(dossiers.c.id == data.dossier_id).values(result_issued=True))
+
+    table: dict[str, EventHandler] = {name: projection.project for name in CATALOGUE if name != "backbone.probe.v1"}
+    table.update({
+        "payment.succeeded.v1": on_payment_succeeded,
+        "dossier.paused.v1": on_paused,
+        "result.issued.v1": on_result_issued,
+        "backbone.probe.v1": record_probe,
+    })
+    return table

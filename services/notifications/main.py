@@ -12,4 +12,4 @@ def create_app(settings: ServiceSettings | None = None, *, bus: Bus | None = Non
                migrate_on_start: bool = False) -> FastAPI:
     settings = settings or ServiceSettings(service_name="notifications")
     configure_logging(settings.log_level, settings.log_json)
-    return create_service_app(definition(), settings, bus=bus, migrate_on_start=migrate_on_start)
+    return create_service_app(definition(settings), settings, bus=bus, migrate_on_start=migrate_on_start)

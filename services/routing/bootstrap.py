@@ -5,9 +5,10 @@ from services.routing.consumers import HANDLERS
 from services.routing.models import backbone, metadata
 from shared.probe import receipt_router
 from shared.service import ServiceDefinition
+from shared.settings import ServiceSettings
 
 
-def definition() -> ServiceDefinition:
+def definition(settings: ServiceSettings | None = None) -> ServiceDefinition:
     return ServiceDefinition(
         name="routing",
         title="One-stop routing service",

@@ -29,6 +29,13 @@ class NationalStatus(IntEnum):
     RETURNED = 10            # Đã trả kết quả
 
 
+NATIONAL_STATUS_NAMES: dict[int, str] = {
+    1: "Mới đăng ký", 2: "Được tiếp nhận", 3: "Không được tiếp nhận", 4: "Đang xử lý",
+    5: "Yêu cầu bổ sung giấy tờ", 6: "Yêu cầu thực hiện nghĩa vụ tài chính", 7: "Công dân yêu cầu rút hồ sơ",
+    8: "Dừng xử lý", 9: "Đã xử lý xong", 10: "Đã trả kết quả",
+}
+NATIONAL_CHANNEL_CODES = {"desk": 1, "online": 2, "postal": 3}
+
 Channel = Literal["desk", "online", "postal"]
 Money = int  # VND, always an integer
 
@@ -47,12 +54,29 @@ class FeeLine(BaseModel):
 
 
 # --- intake -------------------------------------------------------------------------------------
+class ApplicantContact(BaseModel):
+    """What notifications needs to reach the applicant, and nothing more (no ID numbers)."""
+    kind: Literal["person", "organisation"]
+    name: str
+    phone: str | None = Field(default=None, description="E.164")
+    email: str | None = None
+    channels: list[Literal["sms", "email", "zalo"]] = Field(default_factory=list,
+                                                            description="Preferred channels, in order")
+    non_essential: bool = Field(default=True, description="False: only messages the law requires")
+
+
 class DossierSubmitted(EventData):
+    dossier_code: str = Field(examples=["000.17.22.H56-261123-0001"])
     procedure_code: str
     procedure_version: str
+    procedure_name: str | None = None
     channel: Channel
     receiving_agency: str
+    competent_agency: str | None = None
     submitted_at: datetime
+    answer_due_at: datetime | None = Field(default=None, description="Online: the desk must answer by then")
+    contact: ApplicantContact | None = None
+    documents: int = Field(default=0, ge=0, description="Electronic documents attached")
 
 
 class DossierAccepted(EventData):
@@ -65,6 +89,25 @@ class DossierAccepted(EventData):
     accepted_at: datetime
     due_at: datetime | None = Field(description="Appointment date; null for procedures without one")
     fee_lines: list[FeeLine] = Field(default_factory=list)
+    payment_timing: Literal["none", "at_acceptance", "before_processing", "on_result"] = "none"
+    clock_starts: Literal["acceptance", "payment"] = "acceptance"
+    workflow: str | None = None
+    result_template: str | None = None
+    online_level: Literal["full", "partial"] | None = None
+    digitised: bool = Field(default=False, description="The dossier's components are electronic")
+
+
+class DossierDueDateSet(EventData):
+    """A fee-first procedure's clock started when the fee was paid: the appointment date is fixed."""
+    clock_started_at: datetime
+    due_at: datetime | None
+
+
+class DossierReceptionOverdue(EventData):
+    """An online submission was not answered within the regulated working hours: alert the desk."""
+    receiving_agency: str
+    submitted_at: datetime
+    answer_due_at: datetime
 
 
 class DossierSupplementRequested(EventData):
@@ -75,11 +118,13 @@ class DossierSupplementRequested(EventData):
 
 class DossierSupplemented(EventData):
     supplemented_at: datetime
+    stage: Literal["reception", "processing"] = "reception"
 
 
 class DossierRejected(EventData):
     reason: str = Field(min_length=1)
     rejected_at: datetime
+    cause: Literal["refused", "supplement_not_received"] = "refused"
 
 
 class DossierWithdrawn(EventData):
@@ -251,6 +296,8 @@ CATALOGUE: dict[str, EventType] = {
         EventType("dossier.supplemented.v1", DossierSupplemented, "intake", "The applicant supplied what was missing."),
         EventType("dossier.rejected.v1", DossierRejected, "intake", "The desk refused the dossier at reception.", NationalStatus.REFUSED),
         EventType("dossier.withdrawn.v1", DossierWithdrawn, "intake", "The applicant withdrew the dossier.", NationalStatus.WITHDRAWN),
+        EventType("dossier.due_date_set.v1", DossierDueDateSet, "intake", "A fee-first dossier's clock started at payment; appointment fixed."),
+        EventType("dossier.reception_overdue.v1", DossierReceptionOverdue, "intake", "An online submission was not answered in time; the desk is alerted."),
         EventType("dossier.processing_started.v1", DossierProcessingStarted, "routing", "The competent agency started processing.", NationalStatus.PROCESSING),
         EventType("task.assigned.v1", TaskAssigned, "routing", "A workflow step was assigned to an agency/unit.", NationalStatus.PROCESSING),
         EventType("task.completed.v1", TaskCompleted, "routing", "A workflow step was completed."),

@@ -27,7 +27,7 @@ async def kit(database_url, memory_bus):
     tests drive them step by step."""
     settings = ServiceSettings(service_name="intake", database_url=database_url, topic_partitions=4,
                                outbox_batch_size=100)
-    kit = ServiceKit(definition(), settings, bus=memory_bus)
+    kit = ServiceKit(definition(settings), settings, bus=memory_bus)
     await kit.start(migrate=True, consume=False, relay=False)
     yield kit
     await kit.stop()

@@ -13,8 +13,9 @@ from shared.settings import SERVICE_NAMES, ServiceSettings
 @pytest.mark.parametrize("service", SERVICE_NAMES)
 async def test_migrations_match_models(service, database_url):
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    definition = bootstrap.definition()
-    engine = create_engine(ServiceSettings(service_name=service, database_url=database_url))
+    settings = ServiceSettings(service_name=service, database_url=database_url)
+    definition = bootstrap.definition(settings)
+    engine = create_engine(settings)
     try:
         await upgrade_to_head(engine, definition.migrations_dir)
         await upgrade_to_head(engine, definition.migrations_dir)  # idempotent: a second run is a no-op

@@ -151,7 +151,7 @@ async def test_two_relays_on_postgres_share_the_outbox_without_reordering(postgr
 
     settings = ServiceSettings(service_name="intake", database_url=postgres_url, topic_partitions=4,
                                outbox_batch_size=50)
-    kit = ServiceKit(definition(), settings, bus=memory_bus)
+    kit = ServiceKit(definition(settings), settings, bus=memory_bus)
     await kit.start(migrate=True, consume=False, relay=False)
     try:
         keys = [f"k{n}" for n in range(40)]

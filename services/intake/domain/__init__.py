@@ -1,0 +1,1 @@
+"""Intake's pure rules: no I/O, no ORM. Each module is named after the thing it governs."""
