@@ -5,6 +5,7 @@
     onestop migrate intake           apply a service's Alembic migrations (DATABASE_URL)
     onestop apikey create intake --agency X --scopes a,b --name "partner"
     onestop dlq replay routing       re-publish a consumer's dead letters to their topic
+    onestop simulate population      run an outside-system simulator as an HTTP server
 """
 from __future__ import annotations
 
@@ -50,6 +51,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
         await serving
 
     asyncio.run(main())
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    module = importlib.import_module(f"simulators.{args.system}")
+    uvicorn.run(module.create_app(), host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -129,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--data-dir", default="var/dev")
     dev.add_argument("--partitions", type=int, default=12)
     dev.set_defaults(func=cmd_dev)
+
+    simulate = sub.add_parser("simulate", help="run a simulator of an outside system")
+    simulate.add_argument("system", choices=["population"])
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8090)
+    simulate.set_defaults(func=cmd_simulate)
 
     serve = sub.add_parser("serve", help="run one service (settings from the environment)")
     serve.add_argument("service", choices=SERVICE_NAMES)

@@ -38,6 +38,7 @@ def _kpi_changes(event_type: str, data: dict[str, Any], facts) -> dict[str, Any]
                     "submitted_at": data["submitted_at"], "digitised_input": data.get("documents", 0) > 0}
         case "dossier.accepted.v1":
             return {"accepted_at": data["accepted_at"], "due_at": data.get("due_at"),
+                    "fee_bearing": any(line["amount"] > 0 for line in data.get("fee_lines", [])),
                     "digitised_input": bool(data.get("digitised")) or bool(facts and facts.digitised_input)}
         case "dossier.due_date_set.v1" | "dossier.resumed.v1":
             return {"due_at": data.get("due_at")}
@@ -105,7 +106,7 @@ class Projection:
                    for k, v in _kpi_changes(event_type, payload, facts).items()}
         if event_type == "dossier.submitted.v1":
             procedure = self.ctx.catalogue.procedure(payload["procedure_code"], payload["procedure_version"])
-            changes.update(online_enabled=procedure is not None, fee_bearing=bool(procedure and procedure.has_fees))
+            changes["online_enabled"] = procedure is not None   # every catalogued procedure is offered online
         if not changes:
             return
         if facts is None:

@@ -1,9 +1,12 @@
 """No Docker engine runs here, so the deployment files are checked for structure."""
+import importlib
+import json
 import re
 from pathlib import Path
 
 import yaml
 
+from shared.pii import Sealer
 from shared.settings import SERVICE_NAMES, ServiceSettings
 from tests.infra import kafka_version
 
@@ -32,7 +35,8 @@ def test_every_service_is_built_health_checked_configured_and_waits_for_healthy_
         # what the container would be given must pass the service's own settings validation
         ServiceSettings(service_name=name, environment="production",
                         database_url=env["DATABASE_URL"].replace("${POSTGRES_PASSWORD}", "x"),
-                        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
+                        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+                        pii_keys=json.loads(env["PII_KEYS"].replace("${PII_KEY:?set PII_KEY}", Sealer.new_key())))
     assert databases == set(SERVICE_NAMES), "a database per service"
     init_sql = (ROOT / "deploy/postgres/init-databases.sql").read_text()
     assert set(re.findall(r"CREATE DATABASE (\w+);", init_sql)) == databases
@@ -50,6 +54,10 @@ def test_gateway_routes_every_service_prefix():
     conf = (ROOT / "deploy/gateway/nginx.conf").read_text()
     for name in SERVICE_NAMES:
         assert f"location /v1/{name}/" in conf and f"proxy_pass http://{name};" in conf
+        settings = ServiceSettings(service_name=name, database_url="sqlite+aiosqlite:///:memory:")
+        definition = importlib.import_module(f"services.{name}.bootstrap").definition(settings)
+        for prefix in definition.path_prefixes:
+            assert re.search(rf"location {re.escape(prefix)}\s+{{ proxy_pass http://{name}; }}", conf), prefix
 
 
 def test_the_image_runs_the_onestop_command():
