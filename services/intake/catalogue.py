@@ -71,7 +71,7 @@ class Tier(Strict):
 class Exemption(Strict):
     group: str = Field(pattern=r"^[a-z_]+$")
     name: str
-    amount: int | None = Field(default=None, ge=0, description="The reduced amount; 0 = exempt")
+    amount: int = Field(ge=0, description="The reduced amount; 0 = exempt")
 
 
 class FeeSchedule(Strict):

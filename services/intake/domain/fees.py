@@ -42,7 +42,7 @@ def assess_line(schedule: FeeSchedule, form: dict[str, Any], *, online: bool,
     if online and schedule.online_discount_percent:
         amount = amount * (100 - schedule.online_discount_percent) // 100
     exemption = next((e for e in schedule.exemptions if e.group == exemption_group), None)
-    if exemption is not None and exemption.amount is not None:
+    if exemption is not None:
         amount = min(amount, exemption.amount)
     return amount
 
