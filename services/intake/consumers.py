@@ -129,6 +129,13 @@ def build_handlers(ctx: Intake) -> Mapping[str, EventHandler]:
             await uow.session.execute(update(dossiers).where(dossiers.c.id == data.dossier_id)
                                       .values(processing_supplement_open=True))
 
+    async def on_supplemented(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
+        # Also cleared by the supplement itself; repeated here so a full replay ends in the same state.
+        await projection.project(envelope, data, uow)
+        if envelope.data.get("stage") == "processing":
+            await uow.session.execute(update(dossiers).where(dossiers.c.id == data.dossier_id)
+                                      .values(processing_supplement_open=False))
+
     async def on_result_issued(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
         await projection.project(envelope, data, uow)
         await uow.session.execute(update(dossiers).where(dossiers.c.id == data.dossier_id).values(result_issued=True))
@@ -137,6 +144,7 @@ def build_handlers(ctx: Intake) -> Mapping[str, EventHandler]:
     table.update({
         "payment.succeeded.v1": on_payment_succeeded,
         "dossier.paused.v1": on_paused,
+        "dossier.supplemented.v1": on_supplemented,
         "result.issued.v1": on_result_issued,
         "backbone.probe.v1": record_probe,
     })

@@ -24,6 +24,7 @@ class _Member(Subscription):
     bus: "MemoryBus"
     spec: SubscriptionSpec
     task: asyncio.Task | None = None
+    stopping: bool = False
 
     async def stop(self) -> None:
         await self.bus._leave(self)
@@ -93,9 +94,16 @@ class MemoryBus(Bus):
             return
         group.members.remove(member)
         self._rebalance(member.spec.group)
+        # Ask the loop to finish rather than cancel it inside Condition.wait: on Python 3.11 a
+        # cancellation there can wait forever to re-acquire the condition's lock.
+        member.stopping = True
+        await self._notify()
         if member.task:
-            member.task.cancel()
-            await asyncio.gather(member.task, return_exceptions=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(member.task), timeout=10)
+            except TimeoutError:
+                member.task.cancel()
+                await asyncio.gather(member.task, return_exceptions=True)
         await self._notify()
 
     def _rebalance(self, group_name: str) -> None:
@@ -112,9 +120,11 @@ class MemoryBus(Bus):
 
     async def _run(self, member: _Member) -> None:
         group = self._groups[member.spec.group]
-        while True:
+        while not member.stopping:
             async with self._changed:
-                await self._changed.wait_for(lambda: self._next_for(member) is not None)
+                await self._changed.wait_for(lambda: member.stopping or self._next_for(member) is not None)
+            if member.stopping:
+                return
             tp = self._next_for(member)
             if tp is None:
                 continue

@@ -1,0 +1,166 @@
+"""Intake running for real: its app with lifespan (relay, consumer, sweeps) on a real database and
+the in-memory bus, driven over HTTP; the population database simulator as a real HTTP server."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import func, select
+
+from services.intake.api import INTAKE_PERMISSIONS
+from services.intake.main import create_app
+from services.intake.settings import IntakeSettings
+from shared.auth import ALL_AGENCIES, generate_key, issue_officer_token, store_key
+from shared.bus.memory import MemoryBus
+from shared.events.catalogue import EventData, make_event
+from shared.pii import Sealer
+from simulators.population import create_app as population_simulator
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+COMMUNE = "000.17.22.H56"
+POLICE = "000.00.31.H56"
+JWT_SECRET = "test-officer-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+async def population_server():
+    """The population-database simulator as a real HTTP server on a free port."""
+    port = free_port()
+    app = population_simulator(token="sim-token")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@dataclass
+class IntakeHarness:
+    client: httpx.AsyncClient
+    app: Any
+    bus: MemoryBus
+    partner_key: str
+    settings: IntakeSettings
+    clock: list[datetime | None] = field(default_factory=lambda: [None])
+
+    @property
+    def kit(self):
+        return self.app.state.kit
+
+    @property
+    def ctx(self):
+        return self.app.state.intake
+
+    def partner(self, **extra: str) -> dict[str, str]:
+        return {"X-API-Key": self.partner_key, **extra}
+
+    def officer(self, agency: str = COMMUNE, roles: tuple[str, ...] = ("dossiers:receive", "dossiers:read"),
+                subject: str = "can-bo-1", **extra: str) -> dict[str, str]:
+        token = issue_officer_token(JWT_SECRET, subject=subject, name="Cán bộ", agency=agency, roles=list(roles),
+                                    issuer=self.settings.officer_jwt_issuer, audience=self.settings.officer_jwt_audience)
+        return {"Authorization": f"Bearer {token}", **extra}
+
+    async def upload(self, data: bytes = PDF, name: str = "scan.pdf", content_type: str = "application/pdf",
+                     headers: dict[str, str] | None = None) -> str:
+        response = await self.client.post("/v1/dossiers/uploads", files={"file": (name, data, content_type)},
+                                          headers={**(headers or self.partner()), "Idempotency-Key": str(uuid.uuid4())})
+        assert response.status_code == 201, response.text
+        return response.json()["upload_id"]
+
+    async def submit(self, body: dict[str, Any], headers: dict[str, str] | None = None, key: str | None = None):
+        return await self.client.post("/v1/dossiers", json=body,
+                                      headers={**(headers or self.partner()), "Idempotency-Key": key or str(uuid.uuid4())})
+
+    async def act(self, dossier_id: str, action: str, body: dict[str, Any], headers: dict[str, str]):
+        return await self.client.post(f"/v1/dossiers/{dossier_id}/{action}", json=body, headers=headers)
+
+    async def settle(self) -> None:
+        """Wait until every committed event is relayed and every consumer has handled it."""
+        t = self.kit.tables.outbox
+        for _ in range(200):
+            await self.bus.wait_idle()
+            async with self.kit.uow() as uow:
+                pending = (await uow.session.execute(select(func.count()).select_from(t)
+                                                     .where(t.c.published_at.is_(None)))).scalar_one()
+            if pending == 0:
+                await self.bus.wait_idle()
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("outbox did not drain")
+
+    async def emit(self, data: EventData, source: str) -> None:
+        """Another service's event, on the bus as that service's relay would put it (the contract)."""
+        from shared.bus.ports import OutgoingRecord
+        envelope = make_event(data, source_service=source, correlation_id=str(uuid.uuid4()))
+        await self.bus.publish([OutgoingRecord(self.settings.lifecycle_topic, envelope.subject, envelope.value_bytes(),
+                                               envelope.to_headers())])
+
+    async def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        from shared.events.envelope import Envelope
+        found = []
+        for record in self.bus.records(self.settings.lifecycle_topic):
+            envelope = Envelope.from_record(record.headers, record.value)
+            if event_type is None or envelope.type == event_type:
+                found.append({"type": envelope.type, "subject": envelope.subject, **envelope.data})
+        return found
+
+
+@pytest.fixture(params=["postgres"])
+def intake_database(request, tmp_path) -> str:
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
+
+
+@pytest.fixture
+async def intake(intake_database, population_server, tmp_path):
+    bus = MemoryBus(4)
+    await bus.start()
+    settings = IntakeSettings(database_url=intake_database, environment="test", topic_partitions=4, log_json=False,
+                              pii_keys=[Sealer.new_key()], officer_jwt_secret=JWT_SECRET,
+                              storage_url=f"file:{tmp_path / 'storage'}", public_base_url="https://dichvucong.example",
+                              population_db_url=population_server, population_db_token="sim-token",
+                              sweep_interval_s=3600, max_upload_mb=1)
+    app = create_app(settings, bus=bus, migrate_on_start=True)
+    clock: list[datetime | None] = [None]
+    async with app.router.lifespan_context(app):
+        ctx = app.state.intake
+        real_now: Callable[[], datetime] = ctx.now
+        ctx.now = lambda: clock[0] or real_now()   # tests move time for the sweeps
+        issued = generate_key()
+        async with app.state.kit.uow() as uow:
+            await store_key(uow, issued, name="provincial portal", agency="000.00.01.H56",
+                            scopes=["dossiers:submit"])
+            await uow.commit()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            yield IntakeHarness(client, app, bus, issued.plaintext, settings, clock)
+    await bus.stop()
+
+
+async def make_key(harness: IntakeHarness, scopes: list[str], agency: str = COMMUNE) -> str:
+    issued = generate_key()
+    async with harness.kit.uow() as uow:
+        await store_key(uow, issued, name="partner", agency=agency, scopes=scopes)
+        await uow.commit()
+    return issued.plaintext
+
+
+ALL_PERMISSIONS = [*INTAKE_PERMISSIONS, ALL_AGENCIES]
