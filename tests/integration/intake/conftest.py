@@ -84,6 +84,13 @@ class IntakeHarness:
         assert response.status_code == 201, response.text
         return response.json()["upload_id"]
 
+    async def with_documents(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The body with an upload for every mandatory document of its procedure (as online requires)."""
+        procedure = self.ctx.catalogue.procedure(body["procedure_code"])
+        documents = [{"code": d.code, "upload_id": await self.upload()} for d in procedure.documents
+                     if d.requirement == "mandatory"]
+        return {**body, "documents": documents}
+
     async def submit(self, body: dict[str, Any], headers: dict[str, str] | None = None, key: str | None = None):
         return await self.client.post("/v1/dossiers", json=body,
                                       headers={**(headers or self.partner()), "Idempotency-Key": key or str(uuid.uuid4())})
