@@ -54,13 +54,13 @@ async def fill_outbox(kit: ServiceKit, n: int, note: str = "") -> None:
                          "headers": [[k, v.decode()] for k, v in e.to_headers()], "payload": e.value_bytes(),
                          "created_at": e.time})
         async with kit.uow() as uow:
-            await uow.session.execute(insert(kit.tables.outbox), rows)
+            await uow.conn.execute(insert(kit.tables.outbox), rows)
             await uow.commit()
 
 
 async def inbox_count(kit: ServiceKit) -> int:
     async with kit.uow() as uow:
-        return (await uow.session.execute(select(func.count()).select_from(kit.tables.inbox))).scalar_one()
+        return (await uow.conn.execute(select(func.count()).select_from(kit.tables.inbox))).scalar_one()
 
 
 async def pipeline_round(pg: PostgresServer, kafka: KafkaBroker, n: int) -> dict:

@@ -110,7 +110,7 @@ class EmbeddedBackbone:
         for name in SERVICE_NAMES:
             async with self.kit(name).uow() as uow:
                 t = uow.tables.api_keys
-                if (await uow.session.execute(select(t.c.key_id).where(t.c.key_id == key_id))).first() is None:
+                if (await uow.conn.execute(select(t.c.key_id).where(t.c.key_id == key_id))).first() is None:
                     await store_key(uow, IssuedKey(key_id, plaintext), name="embedded dev key",
                                     agency=DEV_AGENCY, scopes=DEV_SCOPES)
                     await uow.commit()

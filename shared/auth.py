@@ -81,7 +81,7 @@ class Principal:
 
 
 async def store_key(uow: UnitOfWork, issued: IssuedKey, *, name: str, agency: str, scopes: list[str]) -> None:
-    await uow.session.execute(insert(uow.tables.api_keys).values(
+    await uow.conn.execute(insert(uow.tables.api_keys).values(
         key_id=issued.key_id, secret_hash=hash_key(issued.plaintext), name=name, agency=agency,
         scopes=sorted(set(scopes)), created_at=datetime.now(UTC)))
 
@@ -91,7 +91,7 @@ async def authenticate(uow: UnitOfWork, plaintext: str) -> Principal | None:
     if key_id is None:
         return None
     t = uow.tables.api_keys
-    row = (await uow.session.execute(select(t).where(t.c.key_id == key_id))).first()
+    row = (await uow.conn.execute(select(t).where(t.c.key_id == key_id))).first()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, hash_key(plaintext)):
         return None
     return Principal(row.key_id, row.name, row.agency, frozenset(row.scopes))

@@ -11,7 +11,7 @@ from sqlalchemy import (JSON, BigInteger, Column, DateTime, Index, Integer, Larg
                         String, Table, Text, TypeDecorator, event)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shared.settings import ServiceSettings
 
@@ -117,27 +117,27 @@ def add_backbone_tables(metadata: MetaData) -> BackboneTables:
     return BackboneTables(outbox, outbox_lanes, inbox, idempotency_keys, api_keys, probe_receipts)
 
 
-def dialect_insert(session: AsyncSession, table: Table):
+def dialect_insert(conn: AsyncConnection, table: Table):
     """INSERT with the dialect's ON CONFLICT support (PostgreSQL or SQLite)."""
-    dialect = session.get_bind().dialect.name
+    dialect = conn.dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
-async def insert_if_absent(session: AsyncSession, table: Table, values: dict) -> bool:
+async def insert_if_absent(conn: AsyncConnection, table: Table, values: dict) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True if the row was inserted. On PostgreSQL a concurrent
     insert of the same key waits for the other transaction and then does nothing if it committed."""
-    stmt = dialect_insert(session, table).values(**values).on_conflict_do_nothing()
-    result = await session.execute(stmt)
+    stmt = dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
+    result = await conn.execute(stmt)
     return result.rowcount == 1
 
 
-async def insert_many_if_absent(session: AsyncSession, table: Table, rows: list[dict], key: str) -> set:
+async def insert_many_if_absent(conn: AsyncConnection, table: Table, rows: list[dict], key: str) -> set:
     """The same for many rows in one statement; returns the `key` values of the rows inserted."""
     if not rows:
         return set()
-    stmt = (dialect_insert(session, table).values(rows).on_conflict_do_nothing()
+    stmt = (dialect_insert(conn, table).values(rows).on_conflict_do_nothing()
             .returning(table.c[key]))
-    return set((await session.execute(stmt)).scalars())
+    return set((await conn.execute(stmt)).scalars())
 
 
 def new_metadata() -> MetaData:
@@ -158,7 +158,3 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         return engine
     return create_async_engine(settings.database_url, pool_size=settings.database_pool_size,
                                max_overflow=settings.database_pool_size, pool_pre_ping=True)
-
-
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)

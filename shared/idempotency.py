@@ -67,13 +67,13 @@ class IdempotentExecutor:
                 now = datetime.now(UTC)
                 # Claim the key first: a concurrent request with the same key waits on this row
                 # (PostgreSQL) and then finds it taken; the action runs once.
-                claimed = await insert_if_absent(uow.session, t, {
+                claimed = await insert_if_absent(uow.conn, t, {
                     "scope": scope, "key": key, "request_hash": request_hash, "status_code": 0,
                     "response_body": {}, "location": None, "created_at": now, "expires_at": now + self.ttl})
                 if not claimed:
                     continue
                 created = await action(uow)
-                await uow.session.execute(update(t).where(t.c.scope == scope, t.c.key == key).values(
+                await uow.conn.execute(update(t).where(t.c.scope == scope, t.c.key == key).values(
                     status_code=created.status_code, response_body=created.body, location=created.location))
                 await uow.commit()
             return _respond(created.status_code, created.body, created.location, replayed=False)
@@ -83,11 +83,11 @@ class IdempotentExecutor:
     async def _lookup(self, scope: str, key: str, request_hash: str) -> JSONResponse | None:
         async with self._uow_factory() as uow:
             t = uow.tables.idempotency_keys
-            row = (await uow.session.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
+            row = (await uow.conn.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
             if row is None:
                 return None
             if row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= datetime.now(UTC):
-                await uow.session.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
+                await uow.conn.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
                 await uow.commit()
                 return None
             if row.request_hash != request_hash:
@@ -99,6 +99,6 @@ class IdempotentExecutor:
     async def purge_expired(self) -> int:
         async with self._uow_factory() as uow:
             t = uow.tables.idempotency_keys
-            result = await uow.session.execute(delete(t).where(t.c.expires_at <= datetime.now(UTC)))
+            result = await uow.conn.execute(delete(t).where(t.c.expires_at <= datetime.now(UTC)))
             await uow.commit()
             return result.rowcount or 0

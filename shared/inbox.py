@@ -55,7 +55,7 @@ class InboxConsumer:
         outcomes: list[tuple[str, str]] = []
         async with self._uow_factory() as uow:
             now = datetime.now(UTC)
-            new_ids = await insert_many_if_absent(uow.session, uow.tables.inbox, [
+            new_ids = await insert_many_if_absent(uow.conn, uow.tables.inbox, [
                 {"consumer": self.consumer, "event_id": e.id, "event_type": e.type, "processed_at": now}
                 for e in wanted.values()], key="event_id")
             for envelope, data, handler in decoded:

@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.bus.ports import Bus, OutgoingRecord
 from shared.db import BackboneTables
@@ -22,10 +22,10 @@ log = get_logger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, service: str, sessionmaker: async_sessionmaker, tables: BackboneTables, bus: Bus, *,
+    def __init__(self, service: str, engine: AsyncEngine, tables: BackboneTables, bus: Bus, *,
                  batch_size: int = 500, poll_interval_s: float = 0.5, retention: timedelta = timedelta(hours=72)):
         self.service = service
-        self._sessionmaker = sessionmaker
+        self._engine = engine
         self._t = tables
         self._bus = bus
         self.batch_size = batch_size
@@ -77,13 +77,13 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """One relay pass; returns how many rows it published."""
         t = self._t
-        async with self._sessionmaker() as session, session.begin():
-            lanes = (await session.execute(
+        async with self._engine.begin() as conn:
+            lanes = (await conn.execute(
                 select(t.outbox_lanes.c.lane).order_by(t.outbox_lanes.c.lane).with_for_update(skip_locked=True)
             )).scalars().all()
             if not lanes:
                 return 0
-            rows = (await session.execute(
+            rows = (await conn.execute(
                 select(t.outbox.c.id, t.outbox.c.topic, t.outbox.c.key, t.outbox.c.headers, t.outbox.c.payload)
                 .where(t.outbox.c.published_at.is_(None), t.outbox.c.lane.in_(lanes))
                 .order_by(t.outbox.c.id).limit(self.batch_size)
@@ -94,7 +94,7 @@ class OutboxRelay:
             await self._bus.publish([
                 OutgoingRecord(r.topic, r.key, r.payload, tuple((k, v.encode()) for k, v in r.headers)) for r in rows
             ])
-            await session.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows]))
+            await conn.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows]))
                                   .values(published_at=datetime.now(UTC)))
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         if len(rows) < self.batch_size:
@@ -102,8 +102,8 @@ class OutboxRelay:
         return len(rows)
 
     async def pending_count(self) -> int:
-        async with self._sessionmaker() as session:
-            return (await session.execute(
+        async with self._engine.connect() as conn:
+            return (await conn.execute(
                 select(func.count()).select_from(self._t.outbox).where(self._t.outbox.c.published_at.is_(None))
             )).scalar_one()
 
@@ -113,5 +113,5 @@ class OutboxRelay:
             return
         self._last_prune = time.monotonic()
         cutoff = datetime.now(UTC) - self.retention
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(delete(self._t.outbox).where(self._t.outbox.c.published_at < cutoff))
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(self._t.outbox).where(self._t.outbox.c.published_at < cutoff))

@@ -25,7 +25,7 @@ PROBE_SCOPE = "backbone:probe"
 
 async def record_probe(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
     assert isinstance(data, BackboneProbe)
-    await uow.session.execute(insert(uow.tables.probe_receipts).values(
+    await uow.conn.execute(insert(uow.tables.probe_receipts).values(
         probe_id=data.probe_id, event_id=envelope.id, dossier_id=data.dossier_id, received_at=datetime.now(UTC)))
 
 
@@ -80,7 +80,7 @@ def receipt_router(service: str) -> APIRouter:
                           _: Annotated[Principal, require_scopes(PROBE_SCOPE)]):
         async with request.app.state.kit.uow() as uow:
             t = uow.tables.probe_receipts
-            row = (await uow.session.execute(select(t).where(t.c.probe_id == probe_id))).first()
+            row = (await uow.conn.execute(select(t).where(t.c.probe_id == probe_id))).first()
         if row is None:
             raise ProblemError(404, "probe-not-found", "This service has not seen that probe (yet)")
         return ProbeReceipt(service=service, probe_id=row.probe_id, event_id=row.event_id,

@@ -25,7 +25,7 @@ from shared.bus.kafka import KafkaBus
 from shared.bus.memory import MemoryBus
 from shared.bus.ports import Bus, RetryPolicy, Subscription, SubscriptionSpec
 from shared.calendar import WorkingCalendar
-from shared.db import BackboneTables, create_engine, create_sessionmaker
+from shared.db import BackboneTables, create_engine
 from shared.idempotency import IdempotentExecutor
 from shared.inbox import EventHandler, InboxConsumer
 from shared.migrate import upgrade_to_head
@@ -91,9 +91,8 @@ class ServiceKit:
         self._owns_bus = bus is None
         self.bus = bus or build_bus(settings)
         self.engine = create_engine(settings)
-        self.sessionmaker = create_sessionmaker(self.engine)
         self.calendar = working_calendar(settings)
-        self.relay = OutboxRelay(settings.service_name, self.sessionmaker, self.tables, self.bus,
+        self.relay = OutboxRelay(settings.service_name, self.engine, self.tables, self.bus,
                                  batch_size=settings.outbox_batch_size, poll_interval_s=settings.outbox_poll_interval_s,
                                  retention=timedelta(hours=settings.outbox_retention_hours))
         self.consumer = InboxConsumer(settings.consumer_group, definition.handlers, self.uow)
@@ -102,7 +101,7 @@ class ServiceKit:
         self._periodic: list[asyncio.Task] = []
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, self.tables, self.settings.lifecycle_topic, on_commit=self.relay.notify)
+        return UnitOfWork(self.engine, self.tables, self.settings.lifecycle_topic, on_commit=self.relay.notify)
 
     async def start(self, *, migrate: bool, consume: bool = True, relay: bool = True) -> None:
         if migrate:

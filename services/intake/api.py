@@ -145,7 +145,7 @@ def dossiers_router() -> APIRouter:
         if "agency:*" not in actor.permissions:
             query = query.where(t.c.agency == actor.agency)
         async with request.app.state.kit.uow() as uow:
-            rows = (await uow.session.execute(query)).all()
+            rows = (await uow.conn.execute(query)).all()
         return {"items": [{"at": r.at.isoformat(), "subject": r.subject_masked, "requested_by": r.requested_by,
                            "agency": r.agency, "purpose": r.purpose, "procedure_code": r.procedure_code,
                            "outcome": r.outcome} for r in rows]}
@@ -196,7 +196,7 @@ def dossiers_router() -> APIRouter:
             query = query.where(or_(t.c.submitted_at < at, and_(t.c.submitted_at == at, t.c.id < last_id)))
         query = query.order_by(t.c.submitted_at.desc(), t.c.id.desc()).limit(limit + 1)
         async with request.app.state.kit.uow() as uow:
-            rows = (await uow.session.execute(query)).all()
+            rows = (await uow.conn.execute(query)).all()
         page = rows[:limit]
         next_cursor = _encode_cursor(page[-1].submitted_at, page[-1].id) if len(rows) > limit else None
         return {"items": [{"id": r.id, "code": r.code, "procedure_code": r.procedure_code, "channel": r.channel,
@@ -212,12 +212,12 @@ def dossiers_router() -> APIRouter:
             if not (actor.may_act_for(row.receiving_agency) or actor.may_act_for(row.competent_agency)
                     or actor.label == row.submitted_by):
                 raise ProblemError(403, "not-your-agency", "This dossier belongs to another agency")
-            docs = (await uow.session.execute(select(dossier_documents).where(
+            docs = (await uow.conn.execute(select(dossier_documents).where(
                 dossier_documents.c.dossier_id == dossier_id).order_by(dossier_documents.c.id))).all()
-            history = (await uow.session.execute(select(dossier_history).where(
+            history = (await uow.conn.execute(select(dossier_history).where(
                 dossier_history.c.dossier_id == dossier_id).order_by(dossier_history.c.id))).all()
             timeline = await _timeline(uow, dossier_id, public=False)
-            national = (await uow.session.execute(select(tracking_status.c.national_status).where(
+            national = (await uow.conn.execute(select(tracking_status.c.national_status).where(
                 tracking_status.c.dossier_id == dossier_id))).scalar()
         personal = ctx.sealer.open(row.sealed)
         return _etagged({
@@ -253,7 +253,7 @@ async def _form_response(ctx: Intake, uow, row, form: str) -> Response:
     if not form_available(form, row):
         raise ProblemError(409, "form-not-available", f"Form {form} does not exist for a dossier in status {row.status}",
                            detail_vi="Hồ sơ ở trạng thái hiện tại không có biểu mẫu này.")
-    docs = (await uow.session.execute(select(dossier_documents).where(
+    docs = (await uow.conn.execute(select(dossier_documents).where(
         dossier_documents.c.dossier_id == row.id).order_by(dossier_documents.c.id))).all()
     pdf = render_form(form, row, ctx.sealer.open(row.sealed), docs, ctx.catalogue, ctx.calendar.tz,
                       ctx.tracking_url(row.code))
@@ -279,7 +279,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def _timeline(uow, dossier_id: str, *, public: bool) -> list[dict[str, Any]]:
-    rows = (await uow.session.execute(select(tracking_entries).where(tracking_entries.c.dossier_id == dossier_id)
+    rows = (await uow.conn.execute(select(tracking_entries).where(tracking_entries.c.dossier_id == dossier_id)
                                       .order_by(tracking_entries.c.occurred_at, tracking_entries.c.id))).all()
     return [{"at": r.occurred_at.isoformat(), "event": r.event_type, "national_status": r.national_status,
              "national_status_name": NATIONAL_STATUS_NAMES.get(r.national_status) if r.national_status else None,
@@ -317,7 +317,7 @@ def tracking_router(guard: SecondFactorGuard) -> APIRouter:
 
     async def find(request: Request, ctx: Intake, uow, code: str, last4: str):
         guard.check(code)
-        row = (await uow.session.execute(select(dossiers).where(dossiers.c.code == code))).first()
+        row = (await uow.conn.execute(select(dossiers).where(dossiers.c.code == code))).first()
         # Same answer for an unknown code and a wrong factor: the API does not confirm codes.
         if row is None or row.second_factor_hash != ctx.second_factor_hash(row.id, last4):
             guard.fail(code)
@@ -328,7 +328,7 @@ def tracking_router(guard: SecondFactorGuard) -> APIRouter:
     async def track(request: Request, ctx: Ctx, code: str, phone_last4: Last4) -> dict[str, Any]:
         async with request.app.state.kit.uow() as uow:
             row = await find(request, ctx, uow, code, phone_last4)
-            status = (await uow.session.execute(select(tracking_status).where(
+            status = (await uow.conn.execute(select(tracking_status).where(
                 tracking_status.c.dossier_id == row.id))).first()
             timeline = await _timeline(uow, row.id, public=True)
         procedure = ctx.catalogue.procedure(row.procedure_code, row.procedure_version)
@@ -386,7 +386,7 @@ def kpi_router() -> APIRouter:
         if procedure_code:
             query = query.where(kpi_facts.c.procedure_code == procedure_code)
         async with request.app.state.kit.uow() as uow:
-            rows = (await uow.session.execute(query)).all()
+            rows = (await uow.conn.execute(query)).all()
         groups: dict[str, list[kpis.Facts]] = defaultdict(list)
         for r in rows:
             key = {"none": "all", "agency": r.agency, "procedure": r.procedure_code}[group_by] or "unknown"

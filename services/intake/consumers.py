@@ -73,7 +73,7 @@ class Projection:
         payload = envelope.data
         occurred_at = envelope.time
         status = national_status(envelope.type)
-        inserted = await insert_if_absent(uow.session, tracking_entries, {
+        inserted = await insert_if_absent(uow.conn, tracking_entries, {
             "dossier_id": dossier_id, "event_id": envelope.id, "event_type": envelope.type, "occurred_at": occurred_at,
             "national_status": int(status) if status else None, "source": envelope.source.rsplit("/", 1)[-1],
             "details": payload})
@@ -86,9 +86,9 @@ class Projection:
                       payload: dict) -> None:
         t = tracking_status
         due = payload.get("new_due_at") or payload.get("due_at") if event_type in DUE_DATE_EVENTS else None
-        current = (await uow.session.execute(select(t).where(t.c.dossier_id == dossier_id))).first()
+        current = (await uow.conn.execute(select(t).where(t.c.dossier_id == dossier_id))).first()
         if current is None:
-            await uow.session.execute(t.insert().values(
+            await uow.conn.execute(t.insert().values(
                 dossier_id=dossier_id, national_status=int(status) if status else None,
                 status_at=occurred_at if status else None, due_at=_as_datetime(due), events=1))
             return
@@ -98,10 +98,10 @@ class Projection:
             changes.update(national_status=int(status), status_at=occurred_at)
         if due is not None:
             changes["due_at"] = _as_datetime(due)
-        await uow.session.execute(update(t).where(t.c.dossier_id == dossier_id).values(**changes))
+        await uow.conn.execute(update(t).where(t.c.dossier_id == dossier_id).values(**changes))
 
     async def _kpis(self, uow: UnitOfWork, event_type: str, dossier_id: str, payload: dict) -> None:
-        facts = (await uow.session.execute(select(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id))).first()
+        facts = (await uow.conn.execute(select(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id))).first()
         changes = {k: _as_datetime(v) if k.endswith("_at") else v
                    for k, v in _kpi_changes(event_type, payload, facts).items()}
         if event_type == "dossier.submitted.v1":
@@ -110,10 +110,10 @@ class Projection:
         if not changes:
             return
         if facts is None:
-            stmt = dialect_insert(uow.session, kpi_facts).values(dossier_id=dossier_id, **changes)
-            await uow.session.execute(stmt.on_conflict_do_update(index_elements=["dossier_id"], set_=changes))
+            stmt = dialect_insert(uow.conn, kpi_facts).values(dossier_id=dossier_id, **changes)
+            await uow.conn.execute(stmt.on_conflict_do_update(index_elements=["dossier_id"], set_=changes))
         else:
-            await uow.session.execute(update(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id).values(**changes))
+            await uow.conn.execute(update(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id).values(**changes))
 
 
 def build_handlers(ctx: Intake) -> Mapping[str, EventHandler]:
@@ -126,19 +126,19 @@ def build_handlers(ctx: Intake) -> Mapping[str, EventHandler]:
     async def on_paused(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
         await projection.project(envelope, data, uow)
         if envelope.data.get("reason") == "supplement":
-            await uow.session.execute(update(dossiers).where(dossiers.c.id == data.dossier_id)
+            await uow.conn.execute(update(dossiers).where(dossiers.c.id == data.dossier_id)
                                       .values(processing_supplement_open=True))
 
     async def on_supplemented(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
         # Also cleared by the supplement itself; repeated here so a full replay ends in the same state.
         await projection.project(envelope, data, uow)
         if envelope.data.get("stage") == "processing":
-            await uow.session.execute(update(dossiers).where(dossiers.c.id == data.dossier_id)
+            await uow.conn.execute(update(dossiers).where(dossiers.c.id == data.dossier_id)
                                       .values(processing_supplement_open=False))
 
     async def on_result_issued(envelope: Envelope, data: EventData, uow: UnitOfWork) -> None:
         await projection.project(envelope, data, uow)
-        await uow.session.execute(update(dossiers).where(dossiers.c.id == data.dossier_id).values(result_issued=True))
+        await uow.conn.execute(update(dossiers).where(dossiers.c.id == data.dossier_id).values(result_issued=True))
 
     table: dict[str, EventHandler] = {name: projection.project for name in CATALOGUE if name != "backbone.probe.v1"}
     table.update({

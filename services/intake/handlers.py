@@ -108,7 +108,7 @@ async def store_upload(ctx: Intake, uow: UnitOfWork, actor: Actor, filename: str
         await ctx.storage.put(key, data, sniffed)   # before the row: a row never points at nothing
     upload_id = str(uuid.uuid4())
     safe_name = "".join(c for c in filename if c.isprintable() and c not in "/\\")[:255] or "document"
-    await uow.session.execute(uploads.insert().values(
+    await uow.conn.execute(uploads.insert().values(
         id=upload_id, owner=actor.label, filename=safe_name, content_type=sniffed, size=len(data), sha256=sha256,
         storage_key=key, created_at=ctx.now(), attached_to=None))
     body = {"upload_id": upload_id, "sha256": sha256, "size": len(data), "content_type": sniffed, "filename": safe_name}
@@ -121,7 +121,7 @@ async def _attach_documents(ctx: Intake, uow: UnitOfWork, actor: Actor, procedur
     errors: list[FieldError] = []
     rows: list[dict[str, Any]] = []
     ids = [r.upload_id for r in refs]
-    found = {r.id: r for r in (await uow.session.execute(select(uploads).where(uploads.c.id.in_(ids)))).all()} if ids else {}
+    found = {r.id: r for r in (await uow.conn.execute(select(uploads).where(uploads.c.id.in_(ids)))).all()} if ids else {}
     seen: set[str] = set()
     for index, ref in enumerate(refs):
         where = f"{field}[{index}]"
@@ -153,9 +153,9 @@ async def _attach_documents(ctx: Intake, uow: UnitOfWork, actor: Actor, procedur
 async def _save_documents(uow: UnitOfWork, dossier_id: str, rows: list[dict[str, Any]], stage: str, now: datetime) -> None:
     if not rows:
         return
-    await uow.session.execute(dossier_documents.insert(), [
+    await uow.conn.execute(dossier_documents.insert(), [
         {**row, "dossier_id": dossier_id, "stage": stage, "attached_at": now} for row in rows])
-    claimed = await uow.session.execute(update(uploads).where(
+    claimed = await uow.conn.execute(update(uploads).where(
         uploads.c.id.in_([r["upload_id"] for r in rows]), uploads.c.attached_to.is_(None)).values(attached_to=dossier_id))
     if claimed.rowcount != len(rows):   # a concurrent submission took one of them first
         raise ProblemError(409, "upload-already-used", "An upload was attached to another dossier meanwhile",
@@ -165,9 +165,9 @@ async def _save_documents(uow: UnitOfWork, dossier_id: str, rows: list[dict[str,
 # --- submission ----------------------------------------------------------------------------------
 async def next_dossier_code(ctx: Intake, uow: UnitOfWork, agency: str, moment: datetime) -> str:
     day = moment.astimezone(ctx.calendar.tz).date()
-    stmt = dialect_insert(uow.session, code_sequences).values(agency=agency, day=day, last=1)
+    stmt = dialect_insert(uow.conn, code_sequences).values(agency=agency, day=day, last=1)
     stmt = stmt.on_conflict_do_update(index_elements=["agency", "day"], set_={"last": code_sequences.c.last + 1})
-    sequence = (await uow.session.execute(stmt.returning(code_sequences.c.last))).scalar_one()
+    sequence = (await uow.conn.execute(stmt.returning(code_sequences.c.last))).scalar_one()
     return dossier_code(agency, day, sequence, width=ctx.settings.dossier_code_width,
                         system_prefix=ctx.settings.dossier_code_system_prefix)
 
@@ -225,7 +225,7 @@ async def submit_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, cmd: Submit
     })
     # The code counter is taken last: its row lock is then held for the shortest time.
     code = await next_dossier_code(ctx, uow, receiving, now)
-    await uow.session.execute(dossiers.insert().values(
+    await uow.conn.execute(dossiers.insert().values(
         id=dossier_id, code=code, procedure_code=procedure.code, procedure_version=procedure.version,
         channel=cmd.channel, receiving_agency=receiving, competent_agency=procedure.competent_agency,
         applicant_kind=applicant.kind, applicant_name_masked=mask_name(applicant.full_name),
@@ -264,7 +264,7 @@ async def prefill_applicant(ctx: Intake, uow: UnitOfWork, actor: Actor, cmd: Pre
             outcome = "found" if record else "not_found"
         except PopulationUnavailable:
             outcome, record = "unavailable", None
-    await uow.session.execute(population_lookups.insert().values(
+    await uow.conn.execute(population_lookups.insert().values(
         subject_hash=ctx.sealer.lookup_hash("citizen", cmd.citizen_id), subject_masked=mask_digits(cmd.citizen_id),
         requested_by=actor.label, agency=actor.agency, purpose=cmd.purpose, procedure_code=cmd.procedure_code,
         outcome=outcome, at=ctx.now()))
@@ -287,13 +287,13 @@ def _prefill_body(citizen_id: str, record: CitizenRecord) -> dict[str, Any]:
 # --- reception -----------------------------------------------------------------------------------
 async def _history(uow: UnitOfWork, dossier_id: str, at: datetime, actor: Actor | str, action: str,
                    from_status: Status | None, to_status: Status, version: int, note: str | None) -> None:
-    await uow.session.execute(dossier_history.insert().values(
+    await uow.conn.execute(dossier_history.insert().values(
         dossier_id=dossier_id, at=at, actor=actor if isinstance(actor, str) else actor.label, action=action,
         from_status=from_status.value if from_status else None, to_status=to_status.value, version=version, note=note))
 
 
 async def load_dossier(uow: UnitOfWork, dossier_id: str):
-    row = (await uow.session.execute(select(dossiers).where(dossiers.c.id == dossier_id))).first()
+    row = (await uow.conn.execute(select(dossiers).where(dossiers.c.id == dossier_id))).first()
     if row is None:
         raise _not_found()
     return row
@@ -331,7 +331,7 @@ async def _move(ctx: Intake, uow: UnitOfWork, actor: Actor, row, action: Action,
                            errors=[{"field": "status", "message": exc.reason, "current_status": row.status}]) from None
     now = ctx.now()
     version = row.version + 1
-    result = await uow.session.execute(update(dossiers).where(dossiers.c.id == row.id, dossiers.c.version == row.version)
+    result = await uow.conn.execute(update(dossiers).where(dossiers.c.id == row.id, dossiers.c.version == row.version)
                                        .values(status=step.to.value, version=version, updated_at=now, **changes))
     if result.rowcount != 1:   # another officer's action won the race
         raise _conflict(await load_dossier(uow, row.id))
@@ -378,7 +378,7 @@ async def accept_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, dossier_id:
                                        clock_started_at=None if fee_first else now,
                                        fee_lines=[f.model_dump() for f in fee_lines])
     await _save_documents(uow, row.id, scans, "reception", now)
-    has_documents = bool(scans) or bool((await uow.session.execute(
+    has_documents = bool(scans) or bool((await uow.conn.execute(
         select(dossier_documents.c.id).where(dossier_documents.c.dossier_id == row.id).limit(1))).first())
     uow.publish(ctx.event(DossierAccepted(
         dossier_id=row.id, dossier_code=row.code, procedure_code=procedure.code, procedure_version=procedure.version,
@@ -464,11 +464,11 @@ async def withdraw_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, dossier_i
 
 
 async def rate_dossier(ctx: Intake, uow: UnitOfWork, dossier_id: str, cmd: RateDossier) -> dict[str, Any]:
-    facts = (await uow.session.execute(select(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id))).first()
+    facts = (await uow.conn.execute(select(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id))).first()
     if facts is None or facts.finish_status not in (7, 9, 10):
         raise ProblemError(409, "dossier-not-finished", "Only a finished dossier can be rated",
                            detail_vi="Chỉ đánh giá được hồ sơ đã giải quyết xong.")
-    result = await uow.session.execute(update(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id,
+    result = await uow.conn.execute(update(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id,
                                                                kpi_facts.c.rating.is_(None))
                                        .values(rating=cmd.score, rating_comment=cmd.comment, rated_at=ctx.now()))
     if result.rowcount != 1:
@@ -480,13 +480,13 @@ async def rate_dossier(ctx: Intake, uow: UnitOfWork, dossier_id: str, cmd: RateD
 # --- sweeps (idempotent across replicas: each claims its rows with a conditional UPDATE) ---------
 async def alert_unanswered_online(ctx: Intake, uow: UnitOfWork) -> int:
     now = ctx.now()
-    due = (await uow.session.execute(select(dossiers.c.id, dossiers.c.receiving_agency, dossiers.c.submitted_at,
+    due = (await uow.conn.execute(select(dossiers.c.id, dossiers.c.receiving_agency, dossiers.c.submitted_at,
                                             dossiers.c.answer_due_at).where(
         dossiers.c.status == Status.SUBMITTED.value, dossiers.c.answer_due_at <= now,
         dossiers.c.answer_alerted_at.is_(None)).limit(500))).all()
     alerted = 0
     for row in due:
-        claimed = await uow.session.execute(update(dossiers).where(dossiers.c.id == row.id,
+        claimed = await uow.conn.execute(update(dossiers).where(dossiers.c.id == row.id,
                                                                    dossiers.c.answer_alerted_at.is_(None))
                                             .values(answer_alerted_at=now))
         if claimed.rowcount == 1:
@@ -498,7 +498,7 @@ async def alert_unanswered_online(ctx: Intake, uow: UnitOfWork) -> int:
 
 async def close_unsupplemented(ctx: Intake, uow: UnitOfWork) -> int:
     now = ctx.now()
-    rows = (await uow.session.execute(select(dossiers).where(
+    rows = (await uow.conn.execute(select(dossiers).where(
         dossiers.c.status == Status.SUPPLEMENT_REQUESTED.value, dossiers.c.supplement_due_at <= now).limit(500))).all()
     closed = 0
     reason = "Hồ sơ không được bổ sung đầy đủ trong thời hạn quy định"
@@ -518,13 +518,13 @@ async def close_unsupplemented(ctx: Intake, uow: UnitOfWork) -> int:
 async def start_clock_on_payment(ctx: Intake, uow: UnitOfWork, dossier_id: str, paid_at: datetime,
                                  cause: Envelope) -> None:
     """Fee-first procedures: the appointment date counts from the payment."""
-    row = (await uow.session.execute(select(dossiers).where(dossiers.c.id == dossier_id))).first()
+    row = (await uow.conn.execute(select(dossiers).where(dossiers.c.id == dossier_id))).first()
     if row is None or row.status != Status.ACCEPTED.value or row.clock_started_at is not None:
         return
     procedure = ctx.catalogue.procedure(row.procedure_code, row.procedure_version)
     if procedure is None or not procedure.fee_first:
         return
     due = appointment(procedure.processing_time, paid_at, ctx.calendar)
-    await uow.session.execute(update(dossiers).where(dossiers.c.id == dossier_id)
+    await uow.conn.execute(update(dossiers).where(dossiers.c.id == dossier_id)
                               .values(clock_started_at=paid_at, due_at=due, updated_at=ctx.now()))
     uow.publish(ctx.event(DossierDueDateSet(dossier_id=dossier_id, clock_started_at=paid_at, due_at=due), cause))

@@ -14,7 +14,7 @@ def creating_action(kit, calls: list):
     async def action(uow) -> Created:
         calls.append(1)
         n = len(calls)
-        await uow.session.execute(insert(kit.tables.probe_receipts).values(
+        await uow.conn.execute(insert(kit.tables.probe_receipts).values(
             probe_id=f"p{n}", event_id=f"e{n}", dossier_id="d", received_at=datetime.now(UTC)))
         return Created(201, {"id": f"p{n}"}, location=f"/things/p{n}")
     return action
@@ -22,7 +22,7 @@ def creating_action(kit, calls: list):
 
 async def rows(kit) -> int:
     async with kit.uow() as uow:
-        return (await uow.session.execute(select(func.count()).select_from(kit.tables.probe_receipts))).scalar_one()
+        return (await uow.conn.execute(select(func.count()).select_from(kit.tables.probe_receipts))).scalar_one()
 
 
 async def test_same_key_same_body_answers_the_first_response(kit):

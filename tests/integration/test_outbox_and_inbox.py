@@ -24,7 +24,7 @@ def probe_event(key: str, n: int = 0) -> Envelope:
 
 async def count(kit, table) -> int:
     async with kit.uow() as uow:
-        return (await uow.session.execute(select(func.count()).select_from(table))).scalar_one()
+        return (await uow.conn.execute(select(func.count()).select_from(table))).scalar_one()
 
 
 async def write_events(kit, keys: list[str], per_key: int) -> list[Envelope]:
@@ -39,7 +39,7 @@ async def write_events(kit, keys: list[str], per_key: int) -> list[Envelope]:
 async def test_domain_rows_and_events_commit_together_or_not_at_all(kit):
     t = kit.tables
     async with kit.uow() as uow:
-        await uow.session.execute(insert(t.probe_receipts).values(
+        await uow.conn.execute(insert(t.probe_receipts).values(
             probe_id="p1", event_id="e1", dossier_id="d1", received_at=datetime.now(UTC)))
         uow.publish(probe_event("d1"))
         await uow.commit()
@@ -47,7 +47,7 @@ async def test_domain_rows_and_events_commit_together_or_not_at_all(kit):
 
     with pytest.raises(RuntimeError):
         async with kit.uow() as uow:
-            await uow.session.execute(insert(t.probe_receipts).values(
+            await uow.conn.execute(insert(t.probe_receipts).values(
                 probe_id="p2", event_id="e2", dossier_id="d2", received_at=datetime.now(UTC)))
             uow.publish(probe_event("d2"))
             await uow.flush_events()
@@ -108,7 +108,7 @@ class CrashAfter(Bus):
 
 async def test_a_relay_dying_mid_batch_republishes_and_the_inbox_absorbs_it(kit, memory_bus):
     events = await write_events(kit, ["a", "b", "c"], per_key=10)
-    crashing = OutboxRelay("intake", kit.sessionmaker, kit.tables, CrashAfter(memory_bus, 12), batch_size=100)
+    crashing = OutboxRelay("intake", kit.engine, kit.tables, CrashAfter(memory_bus, 12), batch_size=100)
     with pytest.raises(ConnectionError):
         await crashing.publish_pending()
     assert await kit.relay.pending_count() == 30  # nothing marked: the transaction rolled back
@@ -128,7 +128,7 @@ async def test_a_relay_dying_mid_batch_republishes_and_the_inbox_absorbs_it(kit,
 
 async def _scalars(kit, stmt):
     async with kit.uow() as uow:
-        return (await uow.session.execute(stmt)).scalars().all()
+        return (await uow.conn.execute(stmt)).scalars().all()
 
 
 def as_record(e: Envelope) -> Record:
@@ -156,7 +156,7 @@ async def test_two_relays_on_postgres_share_the_outbox_without_reordering(postgr
     try:
         keys = [f"k{n}" for n in range(40)]
         events = await write_events(kit, keys, per_key=25)
-        relays = [OutboxRelay("intake", kit.sessionmaker, kit.tables, memory_bus, batch_size=50) for _ in range(2)]
+        relays = [OutboxRelay("intake", kit.engine, kit.tables, memory_bus, batch_size=50) for _ in range(2)]
         passes = defaultdict(int)
 
         async def drive(i: int) -> None:

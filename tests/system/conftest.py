@@ -35,12 +35,12 @@ class RunningBackbone:
     async def receipts(self, name: str) -> int:
         kit = self.kit(name)
         async with kit.uow() as uow:
-            return (await uow.session.execute(select(func.count()).select_from(kit.tables.probe_receipts))).scalar_one()
+            return (await uow.conn.execute(select(func.count()).select_from(kit.tables.probe_receipts))).scalar_one()
 
     async def inbox_rows(self, name: str) -> int:
         kit = self.kit(name)
         async with kit.uow() as uow:
-            return (await uow.session.execute(select(func.count()).select_from(kit.tables.inbox))).scalar_one()
+            return (await uow.conn.execute(select(func.count()).select_from(kit.tables.inbox))).scalar_one()
 
 
 async def start_backbone(stack: AsyncExitStack, database_urls: dict[str, str], kafka: str | None, bus=None,

@@ -76,7 +76,7 @@ async def test_relay_crash_mid_batch_and_every_event_delivered_twice_change_noth
             uow.publish(e)
         await uow.commit()
 
-    crashing = OutboxRelay("intake", intake.sessionmaker, intake.tables, CrashAfter(intake.bus, 70), batch_size=150)
+    crashing = OutboxRelay("intake", intake.engine, intake.tables, CrashAfter(intake.bus, 70), batch_size=150)
     with pytest.raises(ConnectionError):
         await crashing.publish_pending()
     intake.relay.start()  # the restarted relay republishes the unmarked batch
@@ -92,7 +92,7 @@ async def test_relay_crash_mid_batch_and_every_event_delivered_twice_change_noth
         assert await kafka_backbone.inbox_rows(name) == 200, name
     async with kafka_backbone.kit("results").uow() as uow:
         t = uow.tables.probe_receipts
-        seen = set((await uow.session.execute(select(t.c.event_id))).scalars())
+        seen = set((await uow.conn.execute(select(t.c.event_id))).scalars())
     assert seen == {e.id for e in events}
 
 
@@ -120,6 +120,6 @@ async def test_a_poison_event_goes_to_each_dlq_and_the_partition_keeps_flowing(k
         assert dead[name][0].header("dlq_original_topic") == kafka_backbone.topic
     async with kafka_backbone.kit("payments").uow() as uow:
         t = uow.tables.probe_receipts
-        assert (await uow.session.execute(select(t.c.probe_id))).scalars().all() == [probe["probe_id"]]
+        assert (await uow.conn.execute(select(t.c.probe_id))).scalars().all() == [probe["probe_id"]]
     for w in watchers:
         await w.stop()

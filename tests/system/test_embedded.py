@@ -13,7 +13,7 @@ from shared.settings import SERVICE_NAMES
 async def receipts(backbone: EmbeddedBackbone, name: str) -> int:
     kit = backbone.kit(name)
     async with kit.uow() as uow:
-        return (await uow.session.execute(select(func.count()).select_from(kit.tables.probe_receipts))).scalar_one()
+        return (await uow.conn.execute(select(func.count()).select_from(kit.tables.probe_receipts))).scalar_one()
 
 
 async def test_embedded_backbone_serves_all_five_and_replaying_everything_twice_changes_nothing(tmp_path):

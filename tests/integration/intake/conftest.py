@@ -104,7 +104,7 @@ class IntakeHarness:
         for _ in range(200):
             await self.bus.wait_idle()
             async with self.kit.uow() as uow:
-                pending = (await uow.session.execute(select(func.count()).select_from(t)
+                pending = (await uow.conn.execute(select(func.count()).select_from(t)
                                                      .where(t.c.published_at.is_(None)))).scalar_one()
             if pending == 0:
                 await self.bus.wait_idle()

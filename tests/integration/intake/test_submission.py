@@ -51,7 +51,7 @@ async def test_every_channel_and_several_procedures(intake):
 async def test_personal_data_is_encrypted_at_rest(intake):
     response = await intake.submit(birth(await birth_uploads(intake)))
     async with intake.kit.uow() as uow:
-        row = (await uow.session.execute(select(dossiers).where(dossiers.c.id == response.json()["id"]))).one()
+        row = (await uow.conn.execute(select(dossiers).where(dossiers.c.id == response.json()["id"]))).one()
     assert b"079203001234" not in row.sealed and b"0912" not in row.sealed
     assert row.applicant_name_masked == "N***** T** Mai"
     assert intake.ctx.sealer.open(row.sealed)["applicant"]["citizen_id"] == "079203001234"
@@ -68,7 +68,7 @@ async def test_idempotency_key_replays_and_refuses_another_body(intake):
     missing = await intake.client.post("/v1/dossiers", json=body, headers=intake.partner())
     assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "header.Idempotency-Key"
     async with intake.kit.uow() as uow:
-        assert (await uow.session.execute(select(func.count()).select_from(dossiers))).scalar_one() == 1
+        assert (await uow.conn.execute(select(func.count()).select_from(dossiers))).scalar_one() == 1
 
 
 async def test_concurrent_submissions_get_unique_codes(intake):
@@ -81,7 +81,7 @@ async def test_concurrent_submissions_get_unique_codes(intake):
 async def counts(intake) -> tuple[int, int, int]:
     async with intake.kit.uow() as uow:
         t = intake.kit.tables.outbox
-        return tuple([(await uow.session.execute(select(func.count()).select_from(table))).scalar_one()
+        return tuple([(await uow.conn.execute(select(func.count()).select_from(table))).scalar_one()
                       for table in (dossiers, t, uploads)])  # type: ignore[return-value]
 
 
@@ -191,7 +191,7 @@ async def test_prefill_from_the_population_database(intake, population_server):
     assert down.status_code == 200 and down.json()["outcome"] == "unavailable"
     assert seen[0]["personal_id"] == "079203001234" and seen[0]["purpose"] == "Khai hồ sơ đăng ký khai sinh"
     async with intake.kit.uow() as uow:
-        logged = (await uow.session.execute(select(population_lookups).order_by(population_lookups.c.id))).all()
+        logged = (await uow.conn.execute(select(population_lookups).order_by(population_lookups.c.id))).all()
     assert [r.outcome for r in logged] == ["found", "not_found", "unavailable"]
     assert all(r.subject_masked.endswith(("234", "999")) and "0792" not in r.subject_masked for r in logged)
     assert logged[0].requested_by.startswith("partner:") and logged[0].purpose == "Khai hồ sơ đăng ký khai sinh"

@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete
 
-from shared.calendar import VIETNAM_TZ
 from shared.events.catalogue import PaymentSucceeded, ResultIssued, ResultReturned
 from tests.integration.intake.conftest import COMMUNE, make_key
 from tests.integration.intake.samples import household_business
@@ -162,7 +161,7 @@ async def test_replaying_every_event_twice_changes_nothing(intake):
     assert await snapshot(intake, made, key) == before
     # Even without the inbox (a restored backup, a new replica), the projection sets, never adds.
     async with intake.kit.uow() as uow:
-        await uow.session.execute(delete(intake.kit.tables.inbox))
+        await uow.conn.execute(delete(intake.kit.tables.inbox))
         await uow.commit()
     await replay_from_start(intake)
     assert await snapshot(intake, made, key) == before
