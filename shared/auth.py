@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import secrets
 import string
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,6 +98,37 @@ async def authenticate(uow: UnitOfWork, plaintext: str) -> Principal | None:
     return Principal(row.key_id, row.name, row.agency, frozenset(row.scopes))
 
 
+class PrincipalCache:
+    """Recently verified API keys, so a busy partner costs no database read per request.
+    Only valid keys are kept; a revoked key stops working within `ttl_s`."""
+
+    def __init__(self, ttl_s: float = 30.0, max_entries: int = 10_000) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, plaintext: str) -> Principal | None:
+        entry = self._entries.get(hash_key(plaintext))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, plaintext: str, principal: Principal) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[hash_key(plaintext)] = (time.monotonic() + self.ttl_s, principal)
+
+
+async def principal_for(request: Request, plaintext: str) -> Principal | None:
+    kit = request.app.state.kit
+    principal = kit.principals.get(plaintext)
+    if principal is None:
+        async with kit.uow() as uow:
+            principal = await authenticate(uow, plaintext)
+        if principal is not None:
+            kit.principals.put(plaintext, principal)
+    return principal
+
+
 def _unauthorized(detail: str = "Send the partner API key in the X-API-Key header, or an officer token "
                                  "as Authorization: Bearer.") -> ProblemError:
     return ProblemError(401, "unauthorized", "Valid credentials are required", detail,
@@ -109,8 +141,7 @@ def require_scopes(*scopes: str) -> Callable:
     async def dependency(request: Request, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> Principal:
         if not x_api_key:
             raise _unauthorized()
-        async with request.app.state.kit.uow() as uow:
-            principal = await authenticate(uow, x_api_key)
+        principal = await principal_for(request, x_api_key)
         if principal is None:
             raise _unauthorized()
         missing = [s for s in scopes if s not in principal.scopes]
@@ -177,8 +208,7 @@ def require_actor(*permissions: str) -> Callable:
         if authorization and authorization.lower().startswith("bearer "):
             actor = _officer_from_token(authorization[7:].strip(), kit.settings)
         elif x_api_key:
-            async with kit.uow() as uow:
-                principal = await authenticate(uow, x_api_key)
+            principal = await principal_for(request, x_api_key)
             if principal is None:
                 raise _unauthorized()
             actor = Actor("partner", principal.key_id, principal.name, principal.agency, principal.scopes)

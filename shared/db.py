@@ -156,5 +156,7 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
         return engine
+    # No pre-ping (a round trip per checkout on the hot path): connections are recycled, and a
+    # connection broken by a database restart fails one transaction, which callers retry.
     return create_async_engine(settings.database_url, pool_size=settings.database_pool_size,
-                               max_overflow=settings.database_pool_size, pool_pre_ping=True)
+                               max_overflow=settings.database_pool_size, pool_recycle=1800)

@@ -2,7 +2,8 @@
 
 Same key + same body -> the first response again (with `Idempotent-Replayed: true`);
 same key + another body -> 409. The stored response commits in the same transaction as the
-effect, so a crash can never leave an effect without its key, or a key without its effect."""
+effect, so a crash can never leave an effect without its key, or a key without its effect.
+A request that fails (4xx) stores nothing: the caller may fix it and retry with the same key."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from shared.db import insert_if_absent
 from shared.problems import ProblemError
@@ -57,44 +58,44 @@ class IdempotentExecutor:
         self.ttl = ttl
 
     async def run(self, *, scope: str, key: str, request_body: bytes, action: Action) -> JSONResponse:
+        """One transaction: look the key up, run the action, store the key with the response.
+
+        Two requests racing with one key both run the action, but only one can insert the key
+        (the other waits on the unique index, then finds it taken): the loser rolls back all
+        of its work and answers with the winner's response."""
         request_hash = hashlib.sha256(request_body).hexdigest()
-        for _ in range(3):  # a key that expires while we look is claimed again
-            stored = await self._lookup(scope, key, request_hash)
-            if stored:
-                return stored
+        for _ in range(3):
             async with self._uow_factory() as uow:
-                t = uow.tables.idempotency_keys
-                now = datetime.now(UTC)
-                # Claim the key first: a concurrent request with the same key waits on this row
-                # (PostgreSQL) and then finds it taken; the action runs once.
-                claimed = await insert_if_absent(uow.conn, t, {
-                    "scope": scope, "key": key, "request_hash": request_hash, "status_code": 0,
-                    "response_body": {}, "location": None, "created_at": now, "expires_at": now + self.ttl})
-                if not claimed:
-                    continue
+                stored = await self._lookup(uow, scope, key, request_hash)
+                if stored:
+                    return stored
                 created = await action(uow)
-                await uow.conn.execute(update(t).where(t.c.scope == scope, t.c.key == key).values(
-                    status_code=created.status_code, response_body=created.body, location=created.location))
-                await uow.commit()
-            return _respond(created.status_code, created.body, created.location, replayed=False)
+                now = datetime.now(UTC)
+                claimed = await insert_if_absent(uow.conn, uow.tables.idempotency_keys, {
+                    "scope": scope, "key": key, "request_hash": request_hash, "status_code": created.status_code,
+                    "response_body": created.body, "location": created.location, "created_at": now,
+                    "expires_at": now + self.ttl})
+                if claimed:
+                    await uow.commit()
+                    return _respond(created.status_code, created.body, created.location, replayed=False)
+                await uow.rollback()   # a concurrent request with this key won; answer with its response
         raise ProblemError(409, "idempotency-key-busy", "The same Idempotency-Key is being used concurrently",
                            "Retry the request shortly.")
 
-    async def _lookup(self, scope: str, key: str, request_hash: str) -> JSONResponse | None:
-        async with self._uow_factory() as uow:
-            t = uow.tables.idempotency_keys
-            row = (await uow.conn.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
-            if row is None:
-                return None
-            if row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) <= datetime.now(UTC):
-                await uow.conn.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
-                await uow.commit()
-                return None
-            if row.request_hash != request_hash:
-                raise ProblemError(409, "idempotency-key-reused", "Idempotency-Key was used with another request",
-                                   "This Idempotency-Key was already used with a different body; use a new key.",
-                                   detail_vi="Idempotency-Key này đã được dùng cho một yêu cầu khác; hãy dùng khóa mới.")
-            return _respond(row.status_code, row.response_body, row.location, replayed=True)
+    @staticmethod
+    async def _lookup(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> JSONResponse | None:
+        t = uow.tables.idempotency_keys
+        row = (await uow.conn.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
+        if row is None:
+            return None
+        if row.expires_at <= datetime.now(UTC):
+            await uow.conn.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
+            return None
+        if row.request_hash != request_hash:
+            raise ProblemError(409, "idempotency-key-reused", "Idempotency-Key was used with another request",
+                               "This Idempotency-Key was already used with a different body; use a new key.",
+                               detail_vi="Idempotency-Key này đã được dùng cho một yêu cầu khác; hãy dùng khóa mới.")
+        return _respond(row.status_code, row.response_body, row.location, replayed=True)
 
     async def purge_expired(self) -> int:
         async with self._uow_factory() as uow:

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
 
+from shared.auth import PrincipalCache
 from shared.bus.kafka import KafkaBus
 from shared.bus.memory import MemoryBus
 from shared.bus.ports import Bus, RetryPolicy, Subscription, SubscriptionSpec
@@ -96,6 +97,7 @@ class ServiceKit:
                                  batch_size=settings.outbox_batch_size, poll_interval_s=settings.outbox_poll_interval_s,
                                  retention=timedelta(hours=settings.outbox_retention_hours))
         self.consumer = InboxConsumer(settings.consumer_group, definition.handlers, self.uow)
+        self.principals = PrincipalCache()
         self.idempotency = IdempotentExecutor(self.uow, timedelta(hours=settings.idempotency_ttl_hours))
         self.subscription: Subscription | None = None
         self._periodic: list[asyncio.Task] = []
@@ -182,6 +184,37 @@ async def metrics_endpoint() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+class ObserveMiddleware:
+    """Correlation id in and out, request count and latency per route template. Plain ASGI:
+    BaseHTTPMiddleware's extra task and streams cost more than the work it wraps."""
+
+    def __init__(self, app, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v for k, v in scope["headers"] if k == b"x-correlation-id"), None)
+        correlation_id = incoming.decode("latin-1") if incoming else str(uuid.uuid4())
+        token = correlation_id_var.set(correlation_id)
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-correlation-id", correlation_id.encode("latin-1"))]
+            await send(message)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)
+            template = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], template, status[0]).inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], template).observe(time.perf_counter() - started)
+
+
 def create_service_app(definition: ServiceDefinition, settings: ServiceSettings, *, bus: Bus | None = None,
                        migrate_on_start: bool = False) -> FastAPI:
     kit = ServiceKit(definition, settings, bus)
@@ -202,21 +235,7 @@ def create_service_app(definition: ServiceDefinition, settings: ServiceSettings,
         setattr(app.state, name, value)
     install_problem_handlers(app)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        correlation_id = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
-        token = correlation_id_var.set(correlation_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(definition.name, request.method, template, response.status_code).inc()
-        HTTP_LATENCY.labels(definition.name, request.method, template).observe(time.perf_counter() - started)
-        response.headers["X-Correlation-ID"] = correlation_id
-        return response
+    app.add_middleware(ObserveMiddleware, service=definition.name)
 
     app.include_router(_health_router(definition))
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
