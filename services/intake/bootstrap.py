@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.intake import handlers
+from services.intake.adapters.code_numbers import CodeNumbers
 from services.intake.adapters.population import PopulationClient
 from services.intake.api import PATH_PREFIXES, SecondFactorGuard, catalogue_router, dossiers_router, kpi_router, \
     tracking_router
@@ -36,7 +37,8 @@ def build_intake(settings: IntakeSettings, catalogue_dir: Path = CATALOGUE_DIR) 
                                   timeout_s=settings.population_db_timeout_s) if settings.population_db_url else None
     return Intake(settings=settings, catalogue=load_catalogue(catalogue_dir), calendar=working_calendar(settings),
                   sealer=_sealer(settings),
-                  storage=storage_from_url(settings.storage_url), population=population)
+                  storage=storage_from_url(settings.storage_url), population=population,
+                  code_numbers=CodeNumbers(settings.dossier_code_block))
 
 
 def definition(settings: ServiceSettings | None = None, intake: Intake | None = None) -> ServiceDefinition:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from services.intake.adapters.code_numbers import CodeNumbers
 from services.intake.adapters.population import CitizenRecord, PopulationClient, PopulationUnavailable
 from services.intake.catalogue import Catalogue, Procedure
 from services.intake.domain import fees
@@ -24,14 +25,13 @@ from services.intake.domain.due_date import appointment, reception_answer_due, s
 from services.intake.domain.errors import FieldError
 from services.intake.domain.forms import form_errors
 from services.intake.domain.reception import Action, DossierFacts, IllegalTransition, Status, transition
-from services.intake.models import code_sequences, dossier_documents, dossier_history, dossiers, kpi_facts, \
+from services.intake.models import dossier_documents, dossier_history, dossiers, kpi_facts, \
     population_lookups, uploads
 from services.intake.schemas import AcceptDossier, DocumentRef, Prefill, RateDossier, RejectDossier, \
     RequestSupplement, SubmitDossier, SupplementDossier, WithdrawDossier
 from services.intake.settings import IntakeSettings
 from shared.auth import Actor
 from shared.calendar import WorkingCalendar
-from shared.db import dialect_insert
 from shared.events.catalogue import (ApplicantContact, DossierAccepted, DossierDueDateSet, DossierReceptionOverdue,
                                      DossierRejected, DossierSubmitted, DossierSupplemented,
                                      DossierSupplementRequested, DossierWithdrawn, EventData, FeeLine, make_event)
@@ -55,6 +55,7 @@ class Intake:
     sealer: Sealer
     storage: Storage
     population: PopulationClient | None
+    code_numbers: CodeNumbers
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def event(self, data: EventData, causation: Envelope | None = None) -> Envelope:
@@ -165,9 +166,7 @@ async def _save_documents(uow: UnitOfWork, dossier_id: str, rows: list[dict[str,
 # --- submission ----------------------------------------------------------------------------------
 async def next_dossier_code(ctx: Intake, uow: UnitOfWork, agency: str, moment: datetime) -> str:
     day = moment.astimezone(ctx.calendar.tz).date()
-    stmt = dialect_insert(uow.conn, code_sequences).values(agency=agency, day=day, last=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["agency", "day"], set_={"last": code_sequences.c.last + 1})
-    sequence = (await uow.conn.execute(stmt.returning(code_sequences.c.last))).scalar_one()
+    sequence = await ctx.code_numbers.next(uow.engine, agency, day)
     return dossier_code(agency, day, sequence, width=ctx.settings.dossier_code_width,
                         system_prefix=ctx.settings.dossier_code_system_prefix)
 
@@ -223,7 +222,6 @@ async def submit_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, cmd: Submit
         "form": cmd.form,
         "fee_exemption": exemption.model_dump() if exemption else None,
     })
-    # The code counter is taken last: its row lock is then held for the shortest time.
     code = await next_dossier_code(ctx, uow, receiving, now)
     await uow.conn.execute(dossiers.insert().values(
         id=dossier_id, code=code, procedure_code=procedure.code, procedure_version=procedure.version,

@@ -17,6 +17,8 @@ class IntakeSettings(ServiceSettings):
     dossier_code_width: int = Field(default=4, ge=4, le=8)
     # AA of a centralised national system's codes (Circular 04/2025); empty for provincial codes.
     dossier_code_system_prefix: str = Field(default="", pattern=r"^([A-Z]{2})?$")
+    # Sequence numbers each process reserves at a time (gaps after a restart are allowed).
+    dossier_code_block: int = Field(default=20, ge=1, le=1000)
     reception_answer_hours: float = Field(default=8, gt=0, description="Online: answer within N working hours")
     max_upload_mb: float = Field(default=30, gt=0, le=500)
     sweep_interval_s: float = Field(default=30, gt=0, le=3600)
