@@ -47,11 +47,6 @@ class UnitOfWork:
         finally:
             await self.conn.close()
 
-    @property
-    def engine(self) -> AsyncEngine:
-        """For work that must commit on its own, outside this unit (e.g. reserving numbers)."""
-        return self._engine
-
     def publish(self, envelope: Envelope) -> None:
         """Queue an event to be written to the outbox in this transaction."""
         self._pending_events.append(envelope)

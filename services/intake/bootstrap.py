@@ -14,6 +14,7 @@ from services.intake.consumers import build_handlers
 from services.intake.handlers import Intake
 from services.intake.models import backbone, metadata
 from services.intake.settings import IntakeSettings
+from shared.db import create_engine
 from shared.observability import get_logger
 from shared.pii import Sealer
 from shared.probe import publish_router, receipt_router
@@ -38,7 +39,8 @@ def build_intake(settings: IntakeSettings, catalogue_dir: Path = CATALOGUE_DIR) 
     return Intake(settings=settings, catalogue=load_catalogue(catalogue_dir), calendar=working_calendar(settings),
                   sealer=_sealer(settings),
                   storage=storage_from_url(settings.storage_url), population=population,
-                  code_numbers=CodeNumbers(settings.dossier_code_block))
+                  code_numbers=CodeNumbers(create_engine(settings.model_copy(update={"database_pool_size": 2})),
+                                           settings.dossier_code_block))
 
 
 def definition(settings: ServiceSettings | None = None, intake: Intake | None = None) -> ServiceDefinition:
@@ -67,5 +69,5 @@ def definition(settings: ServiceSettings | None = None, intake: Intake | None = 
         path_prefixes=PATH_PREFIXES,
         periodic=[PeriodicTask("reception-sweep", settings.sweep_interval_s, sweep_reception)],
         state={"intake": ctx},
-        on_stop=[ctx.population.close] if ctx.population else [],
+        on_stop=[ctx.code_numbers.close, *([ctx.population.close] if ctx.population else [])],
     )

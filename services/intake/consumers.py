@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, func, or_, update
 
 from services.intake import handlers
 from services.intake.handlers import Intake
@@ -29,8 +29,18 @@ DUE_DATE_EVENTS = frozenset({"dossier.accepted.v1", "dossier.due_date_set.v1", "
                              "dossier.resumed.v1", "dossier.extended.v1"})
 
 
-def _kpi_changes(event_type: str, data: dict[str, Any], facts) -> dict[str, Any]:
-    """The KPI facts an event establishes (set, never increment)."""
+# How a fact already on file combines with the event's (the rest: the event's value wins).
+KPI_MERGE = {
+    "digitised_input": lambda t, new: or_(t.c.digitised_input, new.digitised_input),
+    # A supplement request counts "at reception" only before the dossier was accepted.
+    "supplement_at_reception": lambda t, new: case((t.c.accepted_at.is_(None), new.supplement_at_reception),
+                                                   else_=t.c.supplement_at_reception),
+    "finished_at": lambda t, new: func.coalesce(t.c.finished_at, new.finished_at),   # the first finish counts
+}
+
+
+def _kpi_changes(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The KPI facts an event establishes (set or merged, never incremented)."""
     match event_type:
         case "dossier.submitted.v1":
             return {"agency": data.get("competent_agency") or data["receiving_agency"],
@@ -39,11 +49,11 @@ def _kpi_changes(event_type: str, data: dict[str, Any], facts) -> dict[str, Any]
         case "dossier.accepted.v1":
             return {"accepted_at": data["accepted_at"], "due_at": data.get("due_at"),
                     "fee_bearing": any(line["amount"] > 0 for line in data.get("fee_lines", [])),
-                    "digitised_input": bool(data.get("digitised")) or bool(facts and facts.digitised_input)}
+                    "digitised_input": bool(data.get("digitised"))}
         case "dossier.due_date_set.v1" | "dossier.resumed.v1":
             return {"due_at": data.get("due_at")}
         case "dossier.supplement_requested.v1":
-            return {} if facts and facts.accepted_at else {"supplement_at_reception": True}
+            return {"supplement_at_reception": True}
         case "dossier.rejected.v1":
             return {"refused_at_reception": True}
         case "dossier.withdrawn.v1":
@@ -55,8 +65,7 @@ def _kpi_changes(event_type: str, data: dict[str, Any], facts) -> dict[str, Any]
         case "result.issued.v1":
             return {"finished_at": data["issued_at"], "finish_status": 9, "electronic_result": True}
         case "result.returned.v1":
-            return {"finish_status": 10} if facts and facts.finished_at else {"finished_at": data["returned_at"],
-                                                                              "finish_status": 10}
+            return {"finished_at": data["returned_at"], "finish_status": 10}
     return {}
 
 
@@ -84,36 +93,31 @@ class Projection:
 
     async def _status(self, uow: UnitOfWork, event_type: str, dossier_id: str, status, occurred_at: datetime,
                       payload: dict) -> None:
+        """One upsert: per-dossier order is the partition's, and an older status never wins."""
         t = tracking_status
         due = payload.get("new_due_at") or payload.get("due_at") if event_type in DUE_DATE_EVENTS else None
-        current = (await uow.conn.execute(select(t).where(t.c.dossier_id == dossier_id))).first()
-        if current is None:
-            await uow.conn.execute(t.insert().values(
-                dossier_id=dossier_id, national_status=int(status) if status else None,
-                status_at=occurred_at if status else None, due_at=_as_datetime(due), events=1))
-            return
-        changes: dict[str, Any] = {"events": current.events + 1}
-        # Per-dossier order is the partition's order; a late-arriving older status never wins.
-        if status is not None and (current.status_at is None or occurred_at >= current.status_at):
-            changes.update(national_status=int(status), status_at=occurred_at)
-        if due is not None:
-            changes["due_at"] = _as_datetime(due)
-        await uow.conn.execute(update(t).where(t.c.dossier_id == dossier_id).values(**changes))
+        stmt = dialect_insert(uow.conn, t).values(
+            dossier_id=dossier_id, national_status=int(status) if status else None,
+            status_at=occurred_at if status else None, due_at=_as_datetime(due), events=1)
+        new = stmt.excluded
+        newer = and_(new.national_status.is_not(None), or_(t.c.status_at.is_(None), new.status_at >= t.c.status_at))
+        await uow.conn.execute(stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
+            "events": t.c.events + 1,
+            "national_status": case((newer, new.national_status), else_=t.c.national_status),
+            "status_at": case((newer, new.status_at), else_=t.c.status_at),
+            "due_at": func.coalesce(new.due_at, t.c.due_at)}))
 
     async def _kpis(self, uow: UnitOfWork, event_type: str, dossier_id: str, payload: dict) -> None:
-        facts = (await uow.conn.execute(select(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id))).first()
-        changes = {k: _as_datetime(v) if k.endswith("_at") else v
-                   for k, v in _kpi_changes(event_type, payload, facts).items()}
+        changes = {k: _as_datetime(v) if k.endswith("_at") else v for k, v in _kpi_changes(event_type, payload).items()}
         if event_type == "dossier.submitted.v1":
             procedure = self.ctx.catalogue.procedure(payload["procedure_code"], payload["procedure_version"])
             changes["online_enabled"] = procedure is not None   # every catalogued procedure is offered online
         if not changes:
             return
-        if facts is None:
-            stmt = dialect_insert(uow.conn, kpi_facts).values(dossier_id=dossier_id, **changes)
-            await uow.conn.execute(stmt.on_conflict_do_update(index_elements=["dossier_id"], set_=changes))
-        else:
-            await uow.conn.execute(update(kpi_facts).where(kpi_facts.c.dossier_id == dossier_id).values(**changes))
+        stmt = dialect_insert(uow.conn, kpi_facts).values(dossier_id=dossier_id, **changes)
+        await uow.conn.execute(stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
+            column: KPI_MERGE[column](kpi_facts, stmt.excluded) if column in KPI_MERGE else stmt.excluded[column]
+            for column in changes}))
 
 
 def build_handlers(ctx: Intake) -> Mapping[str, EventHandler]:

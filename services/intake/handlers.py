@@ -164,9 +164,9 @@ async def _save_documents(uow: UnitOfWork, dossier_id: str, rows: list[dict[str,
 
 
 # --- submission ----------------------------------------------------------------------------------
-async def next_dossier_code(ctx: Intake, uow: UnitOfWork, agency: str, moment: datetime) -> str:
+async def next_dossier_code(ctx: Intake, agency: str, moment: datetime) -> str:
     day = moment.astimezone(ctx.calendar.tz).date()
-    sequence = await ctx.code_numbers.next(uow.engine, agency, day)
+    sequence = await ctx.code_numbers.next(agency, day)
     return dossier_code(agency, day, sequence, width=ctx.settings.dossier_code_width,
                         system_prefix=ctx.settings.dossier_code_system_prefix)
 
@@ -222,7 +222,7 @@ async def submit_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, cmd: Submit
         "form": cmd.form,
         "fee_exemption": exemption.model_dump() if exemption else None,
     })
-    code = await next_dossier_code(ctx, uow, receiving, now)
+    code = await next_dossier_code(ctx, receiving, now)
     await uow.conn.execute(dossiers.insert().values(
         id=dossier_id, code=code, procedure_code=procedure.code, procedure_version=procedure.version,
         channel=cmd.channel, receiving_agency=receiving, competent_agency=procedure.competent_agency,
