@@ -6,6 +6,7 @@
     onestop apikey create intake --agency X --scopes a,b --name "partner"
     onestop dlq replay routing       re-publish a consumer's dead letters to their topic
     onestop simulate population      run an outside-system simulator as an HTTP server
+    onestop demo-data                load demo dossiers into the embedded default (dev does it too)
 """
 from __future__ import annotations
 
@@ -46,10 +47,37 @@ def cmd_dev(args: argparse.Namespace) -> int:
             token = backbone.officer_token(agency="000.17.22.H56", roles=["dossiers:receive", "dossiers:read"])
             print(f"  officer token  : {token}\n                   (desk officer of 000.17.22.H56; header Authorization: Bearer ...)")
             print(f"  catalogue      : {base}/v1/procedures?q=khai%20sinh")
+            if args.demo:
+                from services.demo import load_embedded_demo
+                _print_demo(await load_embedded_demo(backbone, base), base)
             print("  try            : curl -X POST -H 'X-API-Key: <key>' -H 'Idempotency-Key: demo-1' "
                   f"-H 'Content-Type: application/json' -d '{{}}' {base}/v1/intake/probes\n", flush=True)
         await serving
 
+    asyncio.run(main())
+    return 0
+
+
+def _print_demo(dossiers, base: str) -> None:
+    if not dossiers:
+        print("  demo data      : already loaded (dossiers exist)")
+        return
+    print("  demo dossiers  : (public tracking needs the last 4 digits of the applicant's phone)")
+    for d in dossiers:
+        print(f"    {d.code}  {d.status:<21} {d.story}")
+        print(f"      {base}/v1/tracking/{d.code}?phone_last4={d.phone_last4}")
+    print(flush=True)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from services.demo import load_embedded_demo
+    from services.embedded import EmbeddedBackbone
+
+    base = f"http://{args.host}:{args.port}"
+
+    async def main() -> None:
+        async with EmbeddedBackbone(Path(args.data_dir), base_url=base) as backbone:
+            _print_demo(await load_embedded_demo(backbone, base), base)
     asyncio.run(main())
     return 0
 
@@ -137,7 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--data-dir", default="var/dev")
     dev.add_argument("--partitions", type=int, default=12)
+    dev.add_argument("--no-demo", dest="demo", action="store_false", help="do not load demo dossiers")
     dev.set_defaults(func=cmd_dev)
+
+    demo = sub.add_parser("demo-data", help="load demo dossiers into the embedded default's data directory")
+    demo.add_argument("--data-dir", default="var/dev")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(func=cmd_demo_data)
 
     simulate = sub.add_parser("simulate", help="run a simulator of an outside system")
     simulate.add_argument("system", choices=["population"])

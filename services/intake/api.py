@@ -28,6 +28,7 @@ from services.intake.models import dossier_documents, dossier_history, dossiers,
 from services.intake.schemas import AcceptDossier, Prefill, RateDossier, RejectDossier, RequestSupplement, \
     SubmitDossier, SupplementDossier, WithdrawDossier
 from shared.auth import Actor, require_actor
+from shared.calendar import VIETNAM_TZ
 from shared.events.catalogue import NATIONAL_STATUS_NAMES
 from shared.idempotency import Created, require_idempotency_key
 from shared.pii import mask_digits, mask_email
@@ -226,7 +227,7 @@ def dossiers_router() -> APIRouter:
             "procedure_code": row.procedure_code, "procedure_version": row.procedure_version, "channel": row.channel,
             "receiving_agency": row.receiving_agency, "competent_agency": row.competent_agency,
             "applicant": personal["applicant"], "form": personal["form"], "fee_exemption": personal.get("fee_exemption"),
-            "submitted_at": row.submitted_at.isoformat(), "accepted_at": _iso(row.accepted_at),
+            "submitted_at": _iso(row.submitted_at), "accepted_at": _iso(row.accepted_at),
             "answer_due_at": _iso(row.answer_due_at), "due_at": _iso(row.due_at),
             "supplement_due_at": _iso(row.supplement_due_at), "missing_items": row.missing_items,
             "decision_reason": row.decision_reason, "fee_lines": row.fee_lines,
@@ -262,7 +263,8 @@ async def _form_response(ctx: Intake, uow, row, form: str) -> Response:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """Times as people here read them: Vietnam time, with its offset."""
+    return value.astimezone(VIETNAM_TZ).isoformat() if value else None
 
 
 def _encode_cursor(at: datetime, last_id: str) -> str:
@@ -281,7 +283,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def _timeline(uow, dossier_id: str, *, public: bool) -> list[dict[str, Any]]:
     rows = (await uow.conn.execute(select(tracking_entries).where(tracking_entries.c.dossier_id == dossier_id)
                                       .order_by(tracking_entries.c.occurred_at, tracking_entries.c.id))).all()
-    return [{"at": r.occurred_at.isoformat(), "event": r.event_type, "national_status": r.national_status,
+    return [{"at": _iso(r.occurred_at), "event": r.event_type, "national_status": r.national_status,
              "national_status_name": NATIONAL_STATUS_NAMES.get(r.national_status) if r.national_status else None,
              "title": title(r.event_type), "source": r.source,
              "details": public_details(r.details) if public else r.details}
@@ -339,7 +341,7 @@ def tracking_router(guard: SecondFactorGuard) -> APIRouter:
                 "applicant": row.applicant_name_masked, "phone": mask_digits(personal.get("phone")),
                 "email": mask_email(personal.get("email")), "channel": row.channel,
                 "national_status": national, "national_status_name": NATIONAL_STATUS_NAMES.get(national) if national else None,
-                "submitted_at": row.submitted_at.isoformat(),
+                "submitted_at": _iso(row.submitted_at),
                 "due_at": _iso(status.due_at if status and status.due_at else row.due_at),
                 "receipt_url": f"/v1/tracking/{row.code}/receipt?phone_last4={phone_last4}" if row.accepted_at else None,
                 "timeline": timeline}

@@ -69,3 +69,18 @@ async def test_missing_or_wrong_api_key_is_a_problem(tmp_path):
             r = await http.post("/v1/intake/probes", content=b"{broken", headers={
                 "Idempotency-Key": "x", "X-API-Key": backbone.dev_api_key, "Content-Type": "application/json"})
             assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+
+
+async def test_demo_data_loads_once_through_the_api_on_the_embedded_default(tmp_path):
+    from services.demo import load_embedded_demo
+    async with EmbeddedBackbone(tmp_path) as backbone:
+        dossiers = await load_embedded_demo(backbone, "http://embedded")
+        assert {d.status for d in dossiers} == {"accepted", "supplement_requested", "rejected", "submitted", "withdrawn"}
+        assert await load_embedded_demo(backbone, "http://embedded") == []      # already there: nothing twice
+        transport = httpx.ASGITransport(backbone.gateway)
+        async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as client:
+            for dossier in dossiers:
+                view = await client.get(f"/v1/tracking/{dossier.code}", params={"phone_last4": dossier.phone_last4})
+                assert view.status_code == 200, view.text
+                assert view.json()["national_status"] == {"accepted": 2, "supplement_requested": 5, "rejected": 3,
+                                                          "submitted": 1, "withdrawn": 7}[dossier.status]
