@@ -188,7 +188,8 @@ def dossiers_router() -> APIRouter:
             raise ProblemError(403, "not-your-agency", "You may list only your agency's dossiers")
         t = dossiers
         query = select(t.c.id, t.c.code, t.c.procedure_code, t.c.channel, t.c.status, t.c.version, t.c.submitted_at,
-                       t.c.due_at, t.c.applicant_name_masked).where(
+                       t.c.due_at, t.c.applicant_name_masked, tracking_status.c.national_status).outerjoin(
+            tracking_status, tracking_status.c.dossier_id == t.c.id).where(
             or_(t.c.receiving_agency == agency, t.c.competent_agency == agency))
         if status:
             query = query.where(t.c.status == status)
@@ -201,8 +202,10 @@ def dossiers_router() -> APIRouter:
         page = rows[:limit]
         next_cursor = _encode_cursor(page[-1].submitted_at, page[-1].id) if len(rows) > limit else None
         return {"items": [{"id": r.id, "code": r.code, "procedure_code": r.procedure_code, "channel": r.channel,
-                           "status": r.status, "version": r.version, "submitted_at": r.submitted_at.isoformat(),
-                           "due_at": r.due_at.isoformat() if r.due_at else None, "applicant": r.applicant_name_masked}
+                           "status": r.status, "version": r.version, "submitted_at": _iso(r.submitted_at),
+                           "due_at": _iso(r.due_at), "applicant": r.applicant_name_masked,
+                           "national_status": r.national_status,
+                           "national_status_name": NATIONAL_STATUS_NAMES.get(r.national_status)}
                           for r in page], "next_cursor": next_cursor}
 
     @router.get("/v1/dossiers/{dossier_id}", summary="The officers' full view of a dossier")

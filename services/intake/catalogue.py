@@ -255,5 +255,15 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> Catalogue:
     return Catalogue(current, versions, agencies, etag=f'"{digest.hexdigest()[:32]}"')
 
 
+SCHEMA_FILE = CATALOGUE_DIR / "schema" / "procedure.schema.json"
+
+
 def procedure_json_schema() -> str:
-    return json.dumps(Procedure.model_json_schema(), ensure_ascii=False, indent=2)
+    """The schema of a procedure file, for editors and reviewers (checked in; a test keeps it current)."""
+    return json.dumps(Procedure.model_json_schema(), ensure_ascii=False, indent=2) + "\n"
+
+
+if __name__ == "__main__":   # python -m services.intake.catalogue: rewrite the checked-in schema
+    SCHEMA_FILE.parent.mkdir(exist_ok=True)
+    SCHEMA_FILE.write_text(procedure_json_schema(), encoding="utf-8")
+    print(f"wrote {SCHEMA_FILE.name}")

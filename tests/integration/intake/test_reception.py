@@ -201,12 +201,14 @@ async def test_sweeps_alert_unanswered_online_submissions_and_close_unsupplement
 async def test_desk_list_is_cursor_paginated(intake):
     for _ in range(5):
         await submitted(intake)
+    await intake.settle()
     officer = intake.officer(COMMUNE)
     seen, cursor = [], None
     while True:
         page = (await intake.client.get("/v1/dossiers", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
                                         headers=officer)).json()
         seen += [item["code"] for item in page["items"]]
+        assert all(item["national_status"] == 1 and item["national_status_name"] == "Mới đăng ký" for item in page["items"])
         cursor = page["next_cursor"]
         if not cursor:
             break

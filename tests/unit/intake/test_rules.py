@@ -226,3 +226,9 @@ def test_kpis_by_hand():
 def test_rates_of_nothing_are_none_not_zero():
     result = kpis.compute([], datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
     assert result["on_time_rate"] is None and result["online_rate"] is None and result["submitted"] == 0
+
+
+def test_checked_in_procedure_schema_matches_the_models():
+    from services.intake.catalogue import SCHEMA_FILE, procedure_json_schema
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == procedure_json_schema(), \
+        "run: python -m services.intake.catalogue"
