@@ -315,7 +315,7 @@ def _conflict(row) -> ProblemError:
                                  "current_status": row.status, "current_version": row.version}])
 
 
-async def _move(ctx: Intake, uow: UnitOfWork, actor: Actor, row, action: Action, expected_version: int | None,
+async def _move(ctx: Intake, uow: UnitOfWork, actor: Actor | str, row, action: Action, expected_version: int | None,
                 note: str | None, **changes: Any) -> tuple[Status, int, datetime]:
     """Check the transition, then update with optimistic locking and write the history row."""
     if expected_version is not None and expected_version != row.version:
@@ -502,7 +502,7 @@ async def close_unsupplemented(ctx: Intake, uow: UnitOfWork) -> int:
     reason = "Hồ sơ không được bổ sung đầy đủ trong thời hạn quy định"
     for row in rows:
         try:
-            _, _, at = await _move(ctx, uow, "system:sweeper", row, Action.EXPIRE_SUPPLEMENT, None, reason,  # type: ignore[arg-type]
+            _, _, at = await _move(ctx, uow, "system:sweeper", row, Action.EXPIRE_SUPPLEMENT, None, reason,
                                    decision_reason=reason)
         except ProblemError:   # another replica closed it first
             continue
