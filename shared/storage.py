@@ -17,6 +17,7 @@ class Storage(Protocol):
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
     async def get(self, key: str) -> bytes: ...
     async def exists(self, key: str) -> bool: ...
+    async def delete(self, key: str) -> None: ...
 
 
 class StorageKeyError(ValueError):
@@ -57,6 +58,9 @@ class LocalStorage:
     async def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    async def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
 
 class S3Storage:
     """boto3 (the maintained S3 client) run in worker threads; objects are small documents."""
@@ -89,6 +93,9 @@ class S3Storage:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=_safe(key))
 
     def signed_url(self, key: str, expires_s: int = 300) -> str:
         """A short-lived download link that needs no credentials."""

@@ -55,6 +55,14 @@ def definition(settings: ServiceSettings | None = None, intake: Intake | None = 
             await uow.commit()
         return done
 
+    async def purge_uploads(kit: ServiceKit) -> int:
+        async with kit.uow() as uow:
+            stale_files = await handlers.purge_unattached_uploads(ctx, uow)
+            await uow.commit()
+        for key in stale_files:
+            await ctx.storage.delete(key)
+        return len(stale_files)
+
     return ServiceDefinition(
         name="intake",
         title="One-stop intake service",
@@ -67,7 +75,8 @@ def definition(settings: ServiceSettings | None = None, intake: Intake | None = 
         routers=[publish_router(), receipt_router("intake"), catalogue_router(), dossiers_router(),
                  tracking_router(SecondFactorGuard(settings.tracking_max_failures)), kpi_router()],
         path_prefixes=PATH_PREFIXES,
-        periodic=[PeriodicTask("reception-sweep", settings.sweep_interval_s, sweep_reception)],
+        periodic=[PeriodicTask("reception-sweep", settings.sweep_interval_s, sweep_reception),
+                  PeriodicTask("upload-retention", max(settings.sweep_interval_s, 600), purge_uploads)],
         state={"intake": ctx},
         on_stop=[ctx.code_numbers.close, *([ctx.population.close] if ctx.population else [])],
     )

@@ -10,7 +10,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -104,10 +104,10 @@ async def store_upload(ctx: Intake, uow: UnitOfWork, actor: Actor, filename: str
                            detail_vi="Chỉ chấp nhận tệp PDF, JPEG hoặc PNG đúng với định dạng khai báo.",
                            errors=[{"field": "file", "code": "type", "message": f"content is {sniffed or 'unknown'}"}])
     sha256 = hashlib.sha256(data).hexdigest()
-    key = f"documents/{sha256[:2]}/{sha256}"
-    if not await ctx.storage.exists(key):
-        await ctx.storage.put(key, data, sniffed)   # before the row: a row never points at nothing
     upload_id = str(uuid.uuid4())
+    # One object per upload (not shared by content): deleting one person's file never touches another's.
+    key = f"documents/{upload_id[:2]}/{upload_id}"
+    await ctx.storage.put(key, data, sniffed)   # before the row: a row never points at nothing
     safe_name = "".join(c for c in filename if c.isprintable() and c not in "/\\")[:255] or "document"
     await uow.conn.execute(uploads.insert().values(
         id=upload_id, owner=actor.label, filename=safe_name, content_type=sniffed, size=len(data), sha256=sha256,
@@ -510,6 +510,19 @@ async def close_unsupplemented(ctx: Intake, uow: UnitOfWork) -> int:
                                               cause="supplement_not_received")))
         closed += 1
     return closed
+
+
+async def purge_unattached_uploads(ctx: Intake, uow: UnitOfWork) -> list[str]:
+    """Uploads no dossier took within the retention are personal data without a purpose: delete
+    their rows. Returns their files' keys, for the caller to delete once this has committed (a
+    crash in between leaves an orphan file, never a row without its file)."""
+    cutoff = ctx.now() - timedelta(hours=ctx.settings.upload_retention_hours)
+    stale = (await uow.conn.execute(select(uploads.c.id, uploads.c.storage_key).where(
+        uploads.c.attached_to.is_(None), uploads.c.created_at < cutoff).limit(1000))).all()
+    if stale:
+        await uow.conn.execute(uploads.delete().where(uploads.c.id.in_([r.id for r in stale]),
+                                                      uploads.c.attached_to.is_(None)))
+    return [r.storage_key for r in stale]
 
 
 # --- effects of other services' events on the write model ----------------------------------------

@@ -21,6 +21,7 @@ class IntakeSettings(ServiceSettings):
     dossier_code_block: int = Field(default=20, ge=1, le=1000)
     reception_answer_hours: float = Field(default=8, gt=0, description="Online: answer within N working hours")
     max_upload_mb: float = Field(default=30, gt=0, le=500)
+    upload_retention_hours: int = Field(default=24, ge=1, description="Uploads no dossier used are then deleted")
     sweep_interval_s: float = Field(default=30, gt=0, le=3600)
     kpi_due_basis: Literal["original", "extended"] = "original"
     tracking_max_failures: int = Field(default=10, ge=1, description="Wrong second factors per code per 15 min")

@@ -43,6 +43,9 @@ async def test_put_get_exists(storage):
     assert await storage.get(key) == b"%PDF-1.4 tai lieu"
     await storage.put(key, b"%PDF-1.4 tai lieu", "application/pdf")   # a retried write is harmless
     assert await storage.get(key) == b"%PDF-1.4 tai lieu"
+    await storage.delete(key)
+    assert not await storage.exists(key)
+    await storage.delete(key)   # deleting what is gone is not an error
 
 
 @pytest.mark.parametrize("key", ["../etc/passwd", "/abs", "a//b", "a/./b", ""])

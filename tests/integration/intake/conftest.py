@@ -129,7 +129,7 @@ class IntakeHarness:
         return found
 
 
-@pytest.fixture(params=["postgres"])
+@pytest.fixture(params=["postgres", "sqlite"])
 def intake_database(request, tmp_path) -> str:
     if request.param == "postgres":
         return request.getfixturevalue("postgres_url")

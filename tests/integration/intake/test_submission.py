@@ -1,6 +1,7 @@
 """Submitting dossiers through every channel, with uploads, pre-fill and every kind of bad input."""
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -144,7 +145,25 @@ async def test_uploads_check_size_type_and_hash(intake):
     assert ok.status_code == 201
     import hashlib
     assert ok.json()["sha256"] == hashlib.sha256(PDF).hexdigest()
-    assert await intake.ctx.storage.get(f"documents/{ok.json()['sha256'][:2]}/{ok.json()['sha256']}") == PDF
+    async with intake.kit.uow() as uow:
+        key = (await uow.conn.execute(select(uploads.c.storage_key).where(uploads.c.id == ok.json()["upload_id"]))).scalar()
+    assert await intake.ctx.storage.get(key) == PDF
+
+
+async def test_uploads_no_dossier_used_are_deleted_after_the_retention(intake):
+    kept, stale = await intake.upload(), await intake.upload()
+    assert (await intake.submit({**household_business("postal"),
+                                 "documents": [{"code": "giay_de_nghi", "upload_id": kept}]})).status_code == 201
+    async with intake.kit.uow() as uow:
+        keys = dict((await uow.conn.execute(select(uploads.c.id, uploads.c.storage_key))).all())
+    purge = intake.kit.definition.periodic[1].run
+    assert await purge(intake.kit) == 0                       # within the retention
+    intake.clock[0] = datetime.now(UTC) + timedelta(hours=intake.settings.upload_retention_hours, minutes=1)
+    assert await purge(intake.kit) == 1
+    async with intake.kit.uow() as uow:
+        left = (await uow.conn.execute(select(uploads.c.id))).scalars().all()
+    assert left == [kept]
+    assert not await intake.ctx.storage.exists(keys[stale]) and await intake.ctx.storage.exists(keys[kept])
 
 
 async def test_an_upload_serves_one_dossier_and_only_its_owner(intake):
