@@ -123,11 +123,24 @@ def dialect_insert(conn: AsyncConnection, table: Table):
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
+_STATEMENTS: dict[tuple, object] = {}
+
+
+def cached_statement(key: tuple, build):
+    """Build a statement once per key (its shape) and reuse it with new parameters: building
+    SQLAlchemy expressions costs more than running them on a hot path."""
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
 async def insert_if_absent(conn: AsyncConnection, table: Table, values: dict) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True if the row was inserted. On PostgreSQL a concurrent
     insert of the same key waits for the other transaction and then does nothing if it committed."""
-    stmt = dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
-    result = await conn.execute(stmt)
+    stmt = cached_statement(("insert-if-absent", conn.dialect.name, table),
+                            lambda: dialect_insert(conn, table).on_conflict_do_nothing())
+    result = await conn.execute(stmt, values)
     return result.rowcount == 1
 
 

@@ -23,7 +23,8 @@ log = get_logger(__name__)
 
 class OutboxRelay:
     def __init__(self, service: str, engine: AsyncEngine, tables: BackboneTables, bus: Bus, *,
-                 batch_size: int = 500, poll_interval_s: float = 0.5, retention: timedelta = timedelta(hours=72)):
+                 batch_size: int = 500, poll_interval_s: float = 0.5, retention: timedelta = timedelta(hours=72),
+                 linger_s: float = 0.0):
         self.service = service
         self._engine = engine
         self._t = tables
@@ -31,6 +32,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.retention = retention
+        self.linger_s = linger_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._last_prune = 0.0
@@ -71,6 +73,9 @@ class OutboxRelay:
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+                if self.linger_s:
+                    # Like Kafka's linger.ms: let commits arriving together share one relay pass.
+                    await asyncio.sleep(self.linger_s)
             except asyncio.TimeoutError:
                 pass
 

@@ -95,7 +95,8 @@ class ServiceKit:
         self.calendar = working_calendar(settings)
         self.relay = OutboxRelay(settings.service_name, self.engine, self.tables, self.bus,
                                  batch_size=settings.outbox_batch_size, poll_interval_s=settings.outbox_poll_interval_s,
-                                 retention=timedelta(hours=settings.outbox_retention_hours))
+                                 retention=timedelta(hours=settings.outbox_retention_hours),
+                                 linger_s=settings.outbox_linger_ms / 1000)
         self.consumer = InboxConsumer(settings.consumer_group, definition.handlers, self.uow)
         self.principals = PrincipalCache()
         self.idempotency = IdempotentExecutor(self.uow, timedelta(hours=settings.idempotency_ttl_hours))

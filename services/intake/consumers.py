@@ -16,7 +16,7 @@ from sqlalchemy import and_, case, func, or_, update
 from services.intake import handlers
 from services.intake.handlers import Intake
 from services.intake.models import dossiers, kpi_facts, tracking_entries, tracking_status
-from shared.db import dialect_insert, insert_if_absent
+from shared.db import cached_statement, dialect_insert, insert_if_absent
 from shared.events.catalogue import CATALOGUE, EventData, national_status
 from shared.events.envelope import Envelope
 from shared.inbox import EventHandler
@@ -69,6 +69,25 @@ def _kpi_changes(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _status_upsert(conn):
+    t = tracking_status
+    stmt = dialect_insert(conn, t)
+    new = stmt.excluded
+    newer = and_(new.national_status.is_not(None), or_(t.c.status_at.is_(None), new.status_at >= t.c.status_at))
+    return stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
+        "events": t.c.events + 1,
+        "national_status": case((newer, new.national_status), else_=t.c.national_status),
+        "status_at": case((newer, new.status_at), else_=t.c.status_at),
+        "due_at": func.coalesce(new.due_at, t.c.due_at)})
+
+
+def _kpi_upsert(conn, columns: tuple[str, ...]):
+    stmt = dialect_insert(conn, kpi_facts)
+    return stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
+        column: KPI_MERGE[column](kpi_facts, stmt.excluded) if column in KPI_MERGE else stmt.excluded[column]
+        for column in columns})
+
+
 def _as_datetime(value: Any) -> Any:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
@@ -94,18 +113,11 @@ class Projection:
     async def _status(self, uow: UnitOfWork, event_type: str, dossier_id: str, status, occurred_at: datetime,
                       payload: dict) -> None:
         """One upsert: per-dossier order is the partition's, and an older status never wins."""
-        t = tracking_status
         due = payload.get("new_due_at") or payload.get("due_at") if event_type in DUE_DATE_EVENTS else None
-        stmt = dialect_insert(uow.conn, t).values(
-            dossier_id=dossier_id, national_status=int(status) if status else None,
-            status_at=occurred_at if status else None, due_at=_as_datetime(due), events=1)
-        new = stmt.excluded
-        newer = and_(new.national_status.is_not(None), or_(t.c.status_at.is_(None), new.status_at >= t.c.status_at))
-        await uow.conn.execute(stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
-            "events": t.c.events + 1,
-            "national_status": case((newer, new.national_status), else_=t.c.national_status),
-            "status_at": case((newer, new.status_at), else_=t.c.status_at),
-            "due_at": func.coalesce(new.due_at, t.c.due_at)}))
+        stmt = cached_statement(("tracking-status", uow.conn.dialect.name), lambda: _status_upsert(uow.conn))
+        await uow.conn.execute(stmt, {"dossier_id": dossier_id, "national_status": int(status) if status else None,
+                                      "status_at": occurred_at if status else None, "due_at": _as_datetime(due),
+                                      "events": 1})
 
     async def _kpis(self, uow: UnitOfWork, event_type: str, dossier_id: str, payload: dict) -> None:
         changes = {k: _as_datetime(v) if k.endswith("_at") else v for k, v in _kpi_changes(event_type, payload).items()}
@@ -114,10 +126,9 @@ class Projection:
             changes["online_enabled"] = procedure is not None   # every catalogued procedure is offered online
         if not changes:
             return
-        stmt = dialect_insert(uow.conn, kpi_facts).values(dossier_id=dossier_id, **changes)
-        await uow.conn.execute(stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
-            column: KPI_MERGE[column](kpi_facts, stmt.excluded) if column in KPI_MERGE else stmt.excluded[column]
-            for column in changes}))
+        columns = tuple(sorted(changes))
+        stmt = cached_statement(("kpi-facts", uow.conn.dialect.name, columns), lambda: _kpi_upsert(uow.conn, columns))
+        await uow.conn.execute(stmt, {"dossier_id": dossier_id, **changes})
 
 
 def build_handlers(ctx: Intake) -> Mapping[str, EventHandler]:

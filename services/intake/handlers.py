@@ -223,7 +223,7 @@ async def submit_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, cmd: Submit
         "fee_exemption": exemption.model_dump() if exemption else None,
     })
     code = await next_dossier_code(ctx, receiving, now)
-    await uow.conn.execute(dossiers.insert().values(
+    await uow.conn.execute(dossiers.insert(), dict(   # a prebuilt statement: parameters only
         id=dossier_id, code=code, procedure_code=procedure.code, procedure_version=procedure.version,
         channel=cmd.channel, receiving_agency=receiving, competent_agency=procedure.competent_agency,
         applicant_kind=applicant.kind, applicant_name_masked=mask_name(applicant.full_name),
@@ -285,7 +285,7 @@ def _prefill_body(citizen_id: str, record: CitizenRecord) -> dict[str, Any]:
 # --- reception -----------------------------------------------------------------------------------
 async def _history(uow: UnitOfWork, dossier_id: str, at: datetime, actor: Actor | str, action: str,
                    from_status: Status | None, to_status: Status, version: int, note: str | None) -> None:
-    await uow.conn.execute(dossier_history.insert().values(
+    await uow.conn.execute(dossier_history.insert(), dict(
         dossier_id=dossier_id, at=at, actor=actor if isinstance(actor, str) else actor.label, action=action,
         from_status=from_status.value if from_status else None, to_status=to_status.value, version=version, note=note))
 
