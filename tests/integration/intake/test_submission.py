@@ -186,6 +186,17 @@ async def test_credentials_and_permissions(intake):
     assert forbidden.status_code == 403
     bad_token = await intake.submit(body, headers={"Authorization": "Bearer not.a.token"})
     assert bad_token.status_code == 401
+    from shared.auth import issue_officer_token
+    from tests.integration.intake.conftest import JWT_SECRET
+    common = {"subject": "x", "name": "x", "agency": COMMUNE, "roles": ["dossiers:submit"]}
+    forged = issue_officer_token("another-secret-0123456789abcdefgh", issuer=intake.settings.officer_jwt_issuer,
+                                 audience=intake.settings.officer_jwt_audience, **common)
+    expired = issue_officer_token(JWT_SECRET, issuer=intake.settings.officer_jwt_issuer,
+                                  audience=intake.settings.officer_jwt_audience, ttl_s=-60, **common)
+    other_audience = issue_officer_token(JWT_SECRET, issuer=intake.settings.officer_jwt_issuer, audience="elsewhere",
+                                         **common)
+    for token in (forged, expired, other_audience):
+        assert (await intake.submit(body, headers={"Authorization": f"Bearer {token}"})).status_code == 401
 
 
 async def test_prefill_from_the_population_database(intake, population_server):
