@@ -36,8 +36,9 @@ class ServiceSettings(BaseSettings):
     # Safety net for rows committed by another replica; local commits wake the relay at once.
     outbox_poll_interval_s: float = Field(default=0.5, gt=0, le=60)
     outbox_retention_hours: int = Field(default=72, ge=1)
-    # Wait this long after a commit wakes the relay, so commits close together share a pass.
-    outbox_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+    # Under load the relay makes at most one pass per this interval, so commits close together
+    # share a pass; a commit after a quiet spell is relayed at once.
+    outbox_linger_ms: float = Field(default=20.0, ge=0, le=1000)
 
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
 
