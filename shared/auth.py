@@ -5,6 +5,7 @@ leaked keys; the CRC32 rejects typos and random strings without touching the dat
 SHA-256 of the whole key is stored (the key has 190+ bits of entropy, so a slow hash adds nothing)."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -181,8 +182,32 @@ def issue_officer_token(secret: str, *, subject: str, name: str, agency: str, ro
                        "aud": audience, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
 
 
-def _officer_from_token(token: str, settings) -> Actor:
-    if settings.officer_jwt_public_key:
+_JWKS_CLIENTS: dict[str, jwt.PyJWKClient] = {}
+
+
+async def _jwks_key(url: str, token: str, cooldown_s: float):
+    """The SSO's signing key named by the token's kid; the key set is cached and refetched when
+    an unknown kid appears (the SSO rotated its keys), at most once per cooldown (so a flood of
+    made-up kids cannot hammer the SSO)."""
+    client = _JWKS_CLIENTS.get(url)
+    if client is None:
+        client = _JWKS_CLIENTS[url] = jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=300, timeout=5,
+                                                       cooldown_duration=cooldown_s)
+    return (await asyncio.to_thread(client.get_signing_key_from_jwt, token)).key
+
+
+async def _officer_from_token(token: str, settings) -> Actor:
+    if settings.officer_jwks_url:
+        try:
+            key = await _jwks_key(settings.officer_jwks_url, token, settings.officer_jwks_refresh_cooldown_s)
+            algorithms = ["RS256", "ES256"]
+        except jwt.PyJWKClientConnectionError:
+            raise ProblemError(503, "sso-unavailable", "The sign-in service cannot be reached",
+                               "Officer tokens cannot be checked right now; try again shortly.",
+                               detail_vi="Chưa kết nối được hệ thống đăng nhập; vui lòng thử lại sau.") from None
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(f"The officer token is not valid ({type(exc).__name__}).") from None
+    elif settings.officer_jwt_public_key:
         key, algorithms = settings.officer_jwt_public_key, ["RS256", "ES256"]
     elif settings.officer_jwt_secret is not None:
         key, algorithms = settings.officer_jwt_secret.get_secret_value(), ["HS256"]
@@ -206,7 +231,7 @@ def require_actor(*permissions: str) -> Callable:
                          x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> Actor:
         kit = request.app.state.kit
         if authorization and authorization.lower().startswith("bearer "):
-            actor = _officer_from_token(authorization[7:].strip(), kit.settings)
+            actor = await _officer_from_token(authorization[7:].strip(), kit.settings)
         elif x_api_key:
             principal = await principal_for(request, x_api_key)
             if principal is None:

@@ -61,6 +61,8 @@ class ServiceSettings(BaseSettings):
     # HS256 with a shared secret (the embedded default's dev key) or a PEM public key (RS256/ES256).
     officer_jwt_secret: SecretStr | None = None
     officer_jwt_public_key: str | None = None
+    officer_jwks_url: str | None = Field(default=None, description="The SSO's JWKS (keys rotate without a restart)")
+    officer_jwks_refresh_cooldown_s: float = Field(default=30, ge=0, le=3600)
     officer_jwt_issuer: str = "onestop-dev-sso"
     officer_jwt_audience: str = "onestop"
 
