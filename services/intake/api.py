@@ -8,14 +8,13 @@ import csv
 import hashlib
 import io
 import json
-import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from datetime import UTC, date, datetime, time as dtime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, File, Header, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from services.intake import handlers
 from services.intake.catalogue import Procedure
@@ -24,7 +23,7 @@ from services.intake.domain import kpis
 from services.intake.domain.tracking import OFFICER_ONLY, public_details, title
 from services.intake.handlers import Intake
 from services.intake.models import dossier_documents, dossier_history, dossiers, kpi_facts, population_lookups, \
-    tracking_entries, tracking_status
+    tracking_entries, tracking_failures, tracking_status
 from services.intake.schemas import AcceptDossier, Prefill, RateDossier, RejectDossier, RequestSupplement, \
     SubmitDossier, SupplementDossier, WithdrawDossier
 from shared.auth import Actor, require_actor
@@ -295,23 +294,24 @@ async def _timeline(uow, dossier_id: str, *, public: bool) -> list[dict[str, Any
 
 # --- tracking (public, second factor) ------------------------------------------------------------
 class SecondFactorGuard:
-    """Too many wrong second factors for one code locks it for a while (per process)."""
+    """Too many wrong second factors for one code lock it for a while. The failures live in the
+    database, so every replica behind the gateway counts the same attempts."""
 
-    def __init__(self, max_failures: int, window_s: float = 900) -> None:
-        self.max_failures, self.window_s = max_failures, window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, max_failures: int, window: timedelta = timedelta(minutes=15)) -> None:
+        self.max_failures, self.window = max_failures, window
 
-    def check(self, code: str) -> None:
-        recent = self._failures[code]
-        while recent and recent[0] < time.monotonic() - self.window_s:
-            recent.popleft()
-        if len(recent) >= self.max_failures:
+    async def check(self, uow, code: str, now: datetime) -> None:
+        t = tracking_failures
+        failures = (await uow.conn.execute(select(func.count()).select_from(t).where(
+            t.c.code == code, t.c.at > now - self.window))).scalar_one()
+        if failures >= self.max_failures:
             raise ProblemError(429, "too-many-attempts", "Too many wrong attempts for this dossier code",
                                "Try again in 15 minutes.", detail_vi="Nhập sai quá nhiều lần; vui lòng thử lại sau 15 phút.",
-                               headers={"Retry-After": str(int(self.window_s))})
+                               headers={"Retry-After": str(int(self.window.total_seconds()))})
 
-    def fail(self, code: str) -> None:
-        self._failures[code].append(time.monotonic())
+    async def fail(self, uow, code: str, now: datetime) -> None:
+        await uow.conn.execute(tracking_failures.insert(), {"code": code[:64], "at": now})
+        await uow.commit()
 
 
 def tracking_router(guard: SecondFactorGuard) -> APIRouter:
@@ -321,11 +321,11 @@ def tracking_router(guard: SecondFactorGuard) -> APIRouter:
                             detail_vi="Không tìm thấy hồ sơ với mã và 4 số cuối điện thoại (hoặc số định danh) đã nhập.")
 
     async def find(request: Request, ctx: Intake, uow, code: str, last4: str):
-        guard.check(code)
+        await guard.check(uow, code, ctx.now())
         row = (await uow.conn.execute(select(dossiers).where(dossiers.c.code == code))).first()
         # Same answer for an unknown code and a wrong factor: the API does not confirm codes.
         if row is None or row.second_factor_hash != ctx.second_factor_hash(row.id, last4):
-            guard.fail(code)
+            await guard.fail(uow, code, ctx.now())
             raise mismatch
         return row
 

@@ -55,9 +55,10 @@ def definition(settings: ServiceSettings | None = None, intake: Intake | None = 
             await uow.commit()
         return done
 
-    async def purge_uploads(kit: ServiceKit) -> int:
+    async def retention(kit: ServiceKit) -> int:
         async with kit.uow() as uow:
             stale_files = await handlers.purge_unattached_uploads(ctx, uow)
+            await handlers.purge_tracking_failures(ctx, uow)
             await uow.commit()
         for key in stale_files:
             await ctx.storage.delete(key)
@@ -76,7 +77,7 @@ def definition(settings: ServiceSettings | None = None, intake: Intake | None = 
                  tracking_router(SecondFactorGuard(settings.tracking_max_failures)), kpi_router()],
         path_prefixes=PATH_PREFIXES,
         periodic=[PeriodicTask("reception-sweep", settings.sweep_interval_s, sweep_reception),
-                  PeriodicTask("upload-retention", max(settings.sweep_interval_s, 600), purge_uploads)],
+                  PeriodicTask("retention", max(settings.sweep_interval_s, 600), retention)],
         state={"intake": ctx},
         on_stop=[ctx.code_numbers.close, *([ctx.population.close] if ctx.population else [])],
     )

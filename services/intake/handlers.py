@@ -26,7 +26,7 @@ from services.intake.domain.errors import FieldError
 from services.intake.domain.forms import form_errors
 from services.intake.domain.reception import Action, DossierFacts, IllegalTransition, Status, transition
 from services.intake.models import dossier_documents, dossier_history, dossiers, kpi_facts, \
-    population_lookups, uploads
+    population_lookups, tracking_failures, uploads
 from services.intake.schemas import AcceptDossier, DocumentRef, Prefill, RateDossier, RejectDossier, \
     RequestSupplement, SubmitDossier, SupplementDossier, WithdrawDossier
 from services.intake.settings import IntakeSettings
@@ -523,6 +523,13 @@ async def purge_unattached_uploads(ctx: Intake, uow: UnitOfWork) -> list[str]:
         await uow.conn.execute(uploads.delete().where(uploads.c.id.in_([r.id for r in stale]),
                                                       uploads.c.attached_to.is_(None)))
     return [r.storage_key for r in stale]
+
+
+async def purge_tracking_failures(ctx: Intake, uow: UnitOfWork) -> int:
+    """Wrong-second-factor records past any lockout window have served their purpose."""
+    result = await uow.conn.execute(tracking_failures.delete().where(
+        tracking_failures.c.at < ctx.now() - timedelta(days=1)))
+    return result.rowcount or 0
 
 
 # --- effects of other services' events on the write model ----------------------------------------

@@ -108,6 +108,14 @@ population_lookups = Table(  # every prefill from the population database: who, 
     Column("at", utc_datetime(), nullable=False),
 )
 
+tracking_failures = Table(  # wrong second factors per dossier code, shared by every replica
+    "tracking_failures", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False),
+    Column("at", utc_datetime(), nullable=False),
+)
+Index("ix_tracking_failures_code_at", tracking_failures.c.code, tracking_failures.c.at)
+
 # --- read models (projections of lifecycle events) -----------------------------------------------
 tracking_entries = Table(
     "tracking_entries", metadata,

@@ -4,7 +4,10 @@ import csv
 import io
 from datetime import date, datetime, timedelta
 
+import httpx
 from sqlalchemy import delete
+
+from services.intake.main import create_app
 
 from shared.events.catalogue import PaymentSucceeded, ResultIssued, ResultReturned
 from tests.integration.intake.conftest import COMMUNE, make_key
@@ -132,6 +135,13 @@ async def test_public_tracking_is_masked_and_needs_the_second_factor(intake):
         await intake.client.get(f"/v1/tracking/{code}", params={"phone_last4": "1111"})
     locked = await intake.client.get(f"/v1/tracking/{code}", params={"phone_last4": BINH_LAST4})
     assert locked.status_code == 429 and locked.headers["Retry-After"]
+    # Another replica behind the gateway counts the same attempts (they are in the database).
+    replica = create_app(intake.settings, bus=intake.bus)
+    async with replica.router.lifespan_context(replica):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=replica), base_url="http://replica") as other:
+            assert (await other.get(f"/v1/tracking/{code}", params={"phone_last4": BINH_LAST4})).status_code == 429
+            other_code = made["B"]["code"]
+            assert (await other.get(f"/v1/tracking/{other_code}", params={"phone_last4": BINH_LAST4})).status_code == 200
 
 
 async def snapshot(intake, made, key) -> tuple:

@@ -1,5 +1,5 @@
 """Intake's business tables: dossiers, documents, uploads, history, code counters, population
-lookups, and the tracking and KPI read models.
+lookups, wrong tracking second factors, and the tracking and KPI read models.
 
 Revision ID: 0002
 Revises: 0001
@@ -159,7 +159,18 @@ def upgrade() -> None:
     op.create_index(op.f('ix_dossier_history_dossier_id'), 'dossier_history', ['dossier_id'], unique=False)
 
 
+    op.create_table('tracking_failures',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('at', UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tracking_failures'))
+    )
+    op.create_index('ix_tracking_failures_code_at', 'tracking_failures', ['code', 'at'], unique=False)
+
+
 def downgrade() -> None:
+    op.drop_index('ix_tracking_failures_code_at', table_name='tracking_failures')
+    op.drop_table('tracking_failures')
     op.drop_index(op.f('ix_dossier_history_dossier_id'), table_name='dossier_history')
     op.drop_table('dossier_history')
     op.drop_index(op.f('ix_dossier_documents_dossier_id'), table_name='dossier_documents')
