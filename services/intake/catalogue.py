@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+
+from shared.datafiles import newest_versions, read_model
 
 CATALOGUE_DIR = Path(__file__).parent / "procedures"
 PROCEDURE_CODE = r"^\d\.\d{6}(\.[A-Z0-9]+)?$"
@@ -206,29 +207,14 @@ class Catalogue:
         return sorted(found, key=lambda p: p.code)
 
 
-def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "(file)"
-    return f"{where}: {error['msg']}"
-
-
-def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CatalogueError(f"{path.name}: not valid UTF-8 YAML: {exc}") from None
+class AgencyList(RootModel[list[Agency]]):
+    pass
 
 
 def load_catalogue(directory: Path = CATALOGUE_DIR) -> Catalogue:
     digest = hashlib.sha256()
     agencies_file = directory / "agencies.yaml"
-    raw_agencies = _load_yaml(agencies_file) or []
-    agencies: dict[str, Agency] = {}
-    for index, item in enumerate(raw_agencies):
-        try:
-            agency = Agency.model_validate(item)
-        except ValidationError as exc:
-            raise CatalogueError(f"{agencies_file.name}: agency #{index}: {_describe(exc.errors()[0])}") from None
-        agencies[agency.id] = agency
+    agencies = {agency.id: agency for agency in read_model(agencies_file, AgencyList, CatalogueError).root}
     digest.update(agencies_file.read_bytes())
 
     versions: dict[tuple[str, str], Procedure] = {}
@@ -236,10 +222,7 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> Catalogue:
         if path.name == "agencies.yaml":
             continue
         digest.update(path.name.encode() + path.read_bytes())
-        try:
-            procedure = Procedure.model_validate(_load_yaml(path))
-        except ValidationError as exc:
-            raise CatalogueError(f"{path.name}: {'; '.join(_describe(e) for e in exc.errors())}") from None
+        procedure = read_model(path, Procedure, CatalogueError)
         for agency_field, agency_id in [("competent_agency", procedure.competent_agency),
                                         *((f"fees.{f.code}.collecting_agency", f.collecting_agency) for f in procedure.fees)]:
             if agency_id not in agencies:
@@ -249,10 +232,8 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> Catalogue:
         versions[(procedure.code, procedure.version)] = procedure
     if not versions:
         raise CatalogueError(f"{directory.name}: no procedure files")
-    current: dict[str, Procedure] = {}
-    for procedure in sorted(versions.values(), key=lambda p: tuple(int(n) for n in p.version.split("."))):
-        current[procedure.code] = procedure
-    return Catalogue(current, versions, agencies, etag=f'"{digest.hexdigest()[:32]}"')
+    return Catalogue(newest_versions(versions.values(), key=lambda p: p.code), versions, agencies,
+                     etag=f'"{digest.hexdigest()[:32]}"')
 
 
 SCHEMA_FILE = CATALOGUE_DIR / "schema" / "procedure.schema.json"
