@@ -75,7 +75,6 @@ def _status_upsert(conn):
     new = stmt.excluded
     newer = and_(new.national_status.is_not(None), or_(t.c.status_at.is_(None), new.status_at >= t.c.status_at))
     return stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
-        "events": t.c.events + 1,
         "national_status": case((newer, new.national_status), else_=t.c.national_status),
         "status_at": case((newer, new.status_at), else_=t.c.status_at),
         "due_at": func.coalesce(new.due_at, t.c.due_at)})
@@ -116,8 +115,7 @@ class Projection:
         due = payload.get("new_due_at") or payload.get("due_at") if event_type in DUE_DATE_EVENTS else None
         stmt = cached_statement(("tracking-status", uow.conn.dialect.name), lambda: _status_upsert(uow.conn))
         await uow.conn.execute(stmt, {"dossier_id": dossier_id, "national_status": int(status) if status else None,
-                                      "status_at": occurred_at if status else None, "due_at": _as_datetime(due),
-                                      "events": 1})
+                                      "status_at": occurred_at if status else None, "due_at": _as_datetime(due)})
 
     async def _kpis(self, uow: UnitOfWork, event_type: str, dossier_id: str, payload: dict) -> None:
         changes = {k: _as_datetime(v) if k.endswith("_at") else v for k, v in _kpi_changes(event_type, payload).items()}

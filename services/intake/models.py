@@ -136,7 +136,6 @@ tracking_status = Table(  # the dossier's current national status, as the events
     Column("national_status", SmallInteger, nullable=True),
     Column("status_at", utc_datetime(), nullable=True),
     Column("due_at", utc_datetime(), nullable=True),
-    Column("events", Integer, nullable=False),
 )
 
 kpi_facts = Table(  # one row per dossier: the facts the province's indicators are computed from

@@ -112,7 +112,6 @@ def upgrade() -> None:
     sa.Column('national_status', sa.SmallInteger(), nullable=True),
     sa.Column('status_at', UTCDateTime(), nullable=True),
     sa.Column('due_at', UTCDateTime(), nullable=True),
-    sa.Column('events', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('dossier_id', name=op.f('pk_tracking_status'))
     )
     op.create_table('uploads',
