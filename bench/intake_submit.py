@@ -30,8 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.infra import PostgresServer  # noqa: E402
-from tests.integration.intake.conftest import free_port  # noqa: E402
+from tests.infra import PostgresServer, free_port  # noqa: E402
 
 BODY = {"procedure_code": "1.001612", "channel": "postal",
         "applicant": {"kind": "person", "full_name": "Trần Văn Bình", "citizen_id": "056090004321",

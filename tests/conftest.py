@@ -1,6 +1,11 @@
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+from tests.infra import free_port
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05,
@@ -11,3 +16,18 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, inter
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def serving(app) -> AsyncIterator[str]:
+    """An ASGI app (a simulator) as a real HTTP server on a free port, in this event loop."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -5,7 +5,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from shared.storage import LocalStorage, S3Storage, StorageKeyError, storage_from_url
-from tests.integration.intake.conftest import free_port
+from tests.infra import free_port
 
 
 @pytest.fixture(scope="module")

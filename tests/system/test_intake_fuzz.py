@@ -17,7 +17,7 @@ from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
 from shared.auth import ALL_AGENCIES, generate_key, store_key
 from shared.pii import Sealer
-from tests.integration.intake.conftest import free_port
+from tests.infra import free_port
 
 
 @pytest.fixture(scope="module")

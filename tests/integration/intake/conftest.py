@@ -3,7 +3,6 @@ the in-memory bus, driven over HTTP; the population database simulator as a real
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from services.intake.api import INTAKE_PERMISSIONS
@@ -23,6 +21,7 @@ from shared.bus.memory import MemoryBus
 from shared.events.catalogue import EventData, make_event
 from shared.pii import Sealer
 from simulators.population import create_app as population_simulator
+from tests.conftest import serving
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -31,24 +30,11 @@ POLICE = "000.00.31.H56"
 JWT_SECRET = "test-officer-secret-0123456789abcdef"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 async def population_server():
     """The population-database simulator as a real HTTP server on a free port."""
-    port = free_port()
-    app = population_simulator(token="sim-token")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(population_simulator(token="sim-token")) as url:
+        yield url
 
 
 @dataclass
@@ -129,18 +115,12 @@ class IntakeHarness:
         return found
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def intake_database(request, tmp_path) -> str:
-    if request.param == "postgres":
-        return request.getfixturevalue("postgres_url")
-    return f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
-
-
 @pytest.fixture
-async def intake(intake_database, population_server, tmp_path):
+async def intake(database_url, population_server, tmp_path):
+    """Intake on PostgreSQL and on SQLite (the embedded default), via tests/integration/conftest.py."""
     bus = MemoryBus(4)
     await bus.start()
-    settings = IntakeSettings(database_url=intake_database, environment="test", topic_partitions=4, log_json=False,
+    settings = IntakeSettings(database_url=database_url, environment="test", topic_partitions=4, log_json=False,
                               pii_keys=[Sealer.new_key()], officer_jwt_secret=JWT_SECRET,
                               storage_url=f"file:{tmp_path / 'storage'}", public_base_url="https://dichvucong.example",
                               population_db_url=population_server, population_db_token="sim-token",

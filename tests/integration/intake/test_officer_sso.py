@@ -1,18 +1,18 @@
 """Officers signed in at the provincial SSO: tokens verified against the SSO's published keys
 (JWKS, from the SSO simulator running as a real HTTP server), across a key rotation."""
-import asyncio
 import uuid
 
 import httpx
 import pytest
-import uvicorn
 
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
 from shared.bus.memory import MemoryBus
 from shared.pii import Sealer
 from simulators.sso import create_app as sso_simulator
-from tests.integration.intake.conftest import COMMUNE, free_port
+from tests.conftest import serving
+from tests.infra import free_port
+from tests.integration.intake.conftest import COMMUNE
 from tests.integration.intake.samples import household_business
 
 ISSUER = "http://sso.example/realms/tinh"
@@ -21,15 +21,8 @@ DESK = ["dossiers:submit", "dossiers:receive", "dossiers:read"]
 
 @pytest.fixture
 async def sso():
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(sso_simulator(issuer=ISSUER), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(sso_simulator(issuer=ISSUER)) as url:
+        yield url
 
 
 async def intake_client(tmp_path, jwks_url: str):
