@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from services.intake.api import INTAKE_PERMISSIONS
 from services.intake.settings import IntakeSettings
+from services.routing.api import ROUTING_PERMISSIONS
 from shared.auth import ALL_AGENCIES, IssuedKey, issue_officer_token, parse_key, store_key
 from shared.bus.memory import MemoryBus
 from shared.observability import configure_logging
@@ -24,7 +25,8 @@ from shared.service import ServiceKit, metrics_endpoint
 from shared.settings import SERVICE_NAMES, ServiceSettings
 
 DEV_AGENCY = "000.00.00.H00"  # a made-up agency identifier for the dev key
-DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS]
+DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS, *ROUTING_PERMISSIONS, *DEV_WORKFLOW_ROLES]
+DEV_WORKFLOW_ROLES = ["chuyen-vien", "lanh-dao"]   # the dev key may act on every step, for the demo
 POPULATION_SIM_PATH = "/simulators/population"
 
 

@@ -103,3 +103,15 @@ class IdempotentExecutor:
             result = await uow.conn.execute(delete(t).where(t.c.expires_at <= datetime.now(UTC)))
             await uow.commit()
             return result.rowcount or 0
+
+
+async def maybe_idempotent(kit, scope: str, key: str | None, request_body: bytes, action: Action) -> JSONResponse:
+    """Honour an Idempotency-Key when the caller sends one (actions that may also be retried by
+    If-Match); without one, run the action in a plain unit of work."""
+    if key is None:
+        async with kit.uow() as uow:
+            created = await action(uow)
+            await uow.commit()
+        return JSONResponse(created.body, status_code=created.status_code,
+                            headers={"Location": created.location} if created.location else None)
+    return await kit.idempotency.run(scope=scope, key=key, request_body=request_body, action=action)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import segno
@@ -25,6 +26,18 @@ class Document:
     qr_url: str | None = None
     qr_caption: str | None = None
     signer: str | None = None
+
+
+def vn_date(moment: datetime, tz) -> str:
+    local = moment.astimezone(tz)
+    return f"ngày {local.day:02d} tháng {local.month:02d} năm {local.year}"
+
+
+def vn_datetime(moment: datetime | None, tz) -> str:
+    if moment is None:
+        return "Không xác định"
+    local = moment.astimezone(tz)
+    return f"{local:%H} giờ {local:%M} phút, ngày {local:%d/%m/%Y}"
 
 
 def qr_png(url: str) -> bytes:

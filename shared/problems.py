@@ -4,6 +4,8 @@ Never a stack trace; never a 500 for something a caller sent. Details meant for 
 Vietnamese and English."""
 from __future__ import annotations
 
+import base64
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -84,3 +86,27 @@ def install_problem_handlers(app: FastAPI) -> None:
                                              "The request could not be completed; it was logged.",
                                              detail_vi="Hệ thống gặp lỗi khi xử lý yêu cầu; lỗi đã được ghi nhận."),
                                 request.url.path)
+
+
+def parse_if_match(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise ProblemError(400, "if-match-invalid", "If-Match must be the ETag of what you update (its version)",
+                           errors=[{"field": "header.If-Match", "message": 'expected e.g. "3"'}])
+    return int(tag)
+
+
+def encode_cursor(at: datetime | None, last_id: str) -> str:
+    """An opaque page cursor: the sort key and id of the last item shown (keyset pagination)."""
+    return base64.urlsafe_b64encode(f"{at.isoformat() if at else ''}|{last_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime | None, str]:
+    try:
+        at, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return (datetime.fromisoformat(at) if at else None), last_id
+    except (ValueError, UnicodeDecodeError):
+        raise ProblemError(400, "cursor-invalid", "The cursor is invalid",
+                           errors=[{"field": "query.cursor", "message": "use next_cursor from the previous page"}]) from None

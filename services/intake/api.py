@@ -3,7 +3,6 @@
 Public: the procedure catalogue, tracking by dossier code plus a second factor, rating.
 Partners (API key) and officers (SSO token): submission, uploads, pre-fill, reception actions,
 the officers' dossier view and forms, KPIs."""
-import base64
 import csv
 import hashlib
 import io
@@ -29,9 +28,9 @@ from services.intake.schemas import AcceptDossier, Prefill, RateDossier, RejectD
 from shared.auth import Actor, require_actor
 from shared.calendar import VIETNAM_TZ
 from shared.events.catalogue import NATIONAL_STATUS_NAMES
-from shared.idempotency import Created, require_idempotency_key
+from shared.idempotency import Created, maybe_idempotent, require_idempotency_key
 from shared.pii import mask_digits, mask_email
-from shared.problems import ProblemError
+from shared.problems import ProblemError, decode_cursor, encode_cursor, parse_if_match
 
 SUBMIT, RECEIVE, READ, KPI = "dossiers:submit", "dossiers:receive", "dossiers:read", "kpis:read"
 INTAKE_PERMISSIONS = (SUBMIT, RECEIVE, READ, KPI)
@@ -89,17 +88,6 @@ def catalogue_router() -> APIRouter:
 
 
 # --- submission and reception --------------------------------------------------------------------
-async def _idempotent(request: Request, actor: Actor, key: str | None, body: bytes, action) -> Response:
-    kit = request.app.state.kit
-    if key is None:
-        async with kit.uow() as uow:
-            created = await action(uow)
-            await uow.commit()
-        return JSONResponse(created.body, status_code=created.status_code,
-                            headers={"Location": created.location} if created.location else None)
-    return await kit.idempotency.run(scope=actor.label, key=key, request_body=body, action=action)
-
-
 def _etagged(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers={"ETag": f'"{body["version"]}"'})
 
@@ -154,11 +142,11 @@ def dossiers_router() -> APIRouter:
         async def act(request: Request, ctx: Ctx, dossier_id: str, body: Annotated[model, Body()],  # type: ignore[valid-type]
                       if_match: IfMatch = None, key: OptionalKey = None,
                       actor: Actor = require_actor(permission)) -> Response:
-            expected = handlers.parse_if_match(if_match)
+            expected = parse_if_match(if_match)
 
             async def run(uow) -> Created:
                 return Created(200, await handler(ctx, uow, actor, dossier_id, body, expected))
-            response = await _idempotent(request, actor, key, await request.body(), run)
+            response = await maybe_idempotent(request.app.state.kit, actor.label, key, await request.body(), run)
             body_json = json.loads(response.body)
             if response.status_code == 200 and "version" in body_json:
                 response.headers["ETag"] = f'"{body_json["version"]}"'
@@ -193,13 +181,13 @@ def dossiers_router() -> APIRouter:
         if status:
             query = query.where(t.c.status == status)
         if cursor:
-            at, last_id = _decode_cursor(cursor)
+            at, last_id = decode_cursor(cursor)
             query = query.where(or_(t.c.submitted_at < at, and_(t.c.submitted_at == at, t.c.id < last_id)))
         query = query.order_by(t.c.submitted_at.desc(), t.c.id.desc()).limit(limit + 1)
         async with request.app.state.kit.uow() as uow:
             rows = (await uow.conn.execute(query)).all()
         page = rows[:limit]
-        next_cursor = _encode_cursor(page[-1].submitted_at, page[-1].id) if len(rows) > limit else None
+        next_cursor = encode_cursor(page[-1].submitted_at, page[-1].id) if len(rows) > limit else None
         return {"items": [{"id": r.id, "code": r.code, "procedure_code": r.procedure_code, "channel": r.channel,
                            "status": r.status, "version": r.version, "submitted_at": _iso(r.submitted_at),
                            "due_at": _iso(r.due_at), "applicant": r.applicant_name_masked,
@@ -267,19 +255,6 @@ async def _form_response(ctx: Intake, uow, row, form: str) -> Response:
 def _iso(value: datetime | None) -> str | None:
     """Times as people here read them: Vietnam time, with its offset."""
     return value.astimezone(VIETNAM_TZ).isoformat() if value else None
-
-
-def _encode_cursor(at: datetime, last_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{last_id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), last_id
-    except (ValueError, UnicodeDecodeError):
-        raise ProblemError(400, "cursor-invalid", "The cursor is invalid",
-                           errors=[{"field": "query.cursor", "message": "use next_cursor from the previous page"}]) from None
 
 
 async def _timeline(uow, dossier_id: str, *, public: bool) -> list[dict[str, Any]]:

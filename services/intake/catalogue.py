@@ -194,6 +194,10 @@ class Catalogue:
             return self.procedures.get(code)
         return self.versions.get((code, version))
 
+    def agency_name(self, agency_id: str) -> str | None:
+        agency = self.agencies.get(agency_id)
+        return agency.name if agency else None
+
     def search(self, query: str | None = None, *, field: str | None = None, agency: str | None = None,
                level: str | None = None) -> list[Procedure]:
         terms = fold(query).split() if query else []

@@ -5,11 +5,10 @@ Rendered on request from the rows, so a form always matches the dossier and noth
 twice; the same row gives the same form."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from services.intake.catalogue import Catalogue
-from shared.pdf import Document, render
+from shared.pdf import Document, render, vn_date, vn_datetime
 
 FORMS = {
     "01": ("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", ("accepted", "withdrawn")),
@@ -17,18 +16,6 @@ FORMS = {
     "03": ("PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ", ("rejected",)),
     "05": ("THÔNG BÁO VỀ VIỆC DỪNG GIẢI QUYẾT HỒ SƠ", ("withdrawn",)),
 }
-
-
-def vn_date(moment: datetime, tz) -> str:
-    local = moment.astimezone(tz)
-    return f"ngày {local.day:02d} tháng {local.month:02d} năm {local.year}"
-
-
-def vn_datetime(moment: datetime | None, tz) -> str:
-    if moment is None:
-        return "Không xác định"
-    local = moment.astimezone(tz)
-    return f"{local:%H} giờ {local:%M} phút, ngày {local:%d/%m/%Y}"
 
 
 def form_available(form: str, row) -> bool:

@@ -297,16 +297,6 @@ async def load_dossier(uow: UnitOfWork, dossier_id: str):
     return row
 
 
-def parse_if_match(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise ProblemError(400, "if-match-invalid", "If-Match must be the ETag of the dossier (its version)",
-                           errors=[{"field": "header.If-Match", "message": 'expected e.g. "3"'}])
-    return int(tag)
-
-
 def _conflict(row) -> ProblemError:
     return ProblemError(409, "dossier-changed", "The dossier changed meanwhile",
                         f"The dossier is now at version {row.version} with status {row.status}; reload and retry.",
@@ -381,6 +371,7 @@ async def accept_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, dossier_id:
     uow.publish(ctx.event(DossierAccepted(
         dossier_id=row.id, dossier_code=row.code, procedure_code=procedure.code, procedure_version=procedure.version,
         channel=row.channel, receiving_agency=row.receiving_agency, competent_agency=row.competent_agency,
+        competent_agency_name=ctx.catalogue.agency_name(row.competent_agency), procedure_name=procedure.name,
         accepted_at=now, due_at=due, fee_lines=fee_lines, payment_timing=procedure.payment.timing,
         clock_starts=procedure.payment.clock_starts, workflow=procedure.workflow,
         result_template=procedure.result_template, online_level=procedure.online_level, digitised=has_documents)))

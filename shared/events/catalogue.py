@@ -86,6 +86,8 @@ class DossierAccepted(EventData):
     channel: Channel
     receiving_agency: str
     competent_agency: str
+    competent_agency_name: str | None = None
+    procedure_name: str | None = None
     accepted_at: datetime
     due_at: datetime | None = Field(description="Appointment date; null for procedures without one")
     fee_lines: list[FeeLine] = Field(default_factory=list)
@@ -134,8 +136,10 @@ class DossierWithdrawn(EventData):
 
 # --- routing ------------------------------------------------------------------------------------
 class DossierProcessingStarted(EventData):
+    dossier_code: str | None = None
     workflow_id: str
     workflow_version: str
+    competent_agency: str | None = None
     started_at: datetime
     due_at: datetime | None
 
@@ -143,18 +147,31 @@ class DossierProcessingStarted(EventData):
 class TaskAssigned(EventData):
     task_id: str
     step: str
+    step_name: str | None = None
     agency: str
     unit: str | None = None
     role: str | None = None
     due_at: datetime | None
+    dossier_code: str | None = None
+
+
+class TaskDueSoon(EventData):
+    """A step's deadline is near (configurable warning, e.g. one working day): remind its agency."""
+    task_id: str
+    step: str
+    agency: str
+    unit: str | None = None
+    due_at: datetime
+    remaining_working_hours: float
 
 
 class TaskCompleted(EventData):
     task_id: str
     step: str
     agency: str
-    action: str
+    action: str = Field(description="The workflow action taken, or 'cancelled' (withdrawal, decision elsewhere)")
     completed_at: datetime
+    on_time: bool | None = None
 
 
 class DossierTransferred(EventData):
@@ -166,16 +183,22 @@ class DossierTransferred(EventData):
 class DossierPaused(EventData):
     reason: Literal["supplement", "payment", "other"]
     paused_at: datetime
+    step: str | None = None
+    agency: str | None = None
+    missing_items: list[str] = Field(default_factory=list, description="Supplement: everything the applicant must send")
 
 
 class DossierResumed(EventData):
     resumed_at: datetime
     due_at: datetime | None
+    paused_working_hours: float = Field(default=0, ge=0, description="The due date moved by this much working time")
 
 
 class DossierOverdue(EventData):
+    scope: Literal["step", "dossier"] = Field(default="step", description="A step's deadline or the dossier's due date")
     step: str
     agency: str
+    task_id: str | None = None
     due_at: datetime
     detected_at: datetime
 
@@ -184,6 +207,8 @@ class DossierExtended(EventData):
     reason: str = Field(min_length=1)
     original_due_at: datetime
     new_due_at: datetime
+    agency: str | None = None
+    apology_url: str | None = Field(default=None, description="Form 04: the apology and extension letter")
 
 
 class DossierStopped(EventData):
@@ -196,6 +221,14 @@ class DossierDecided(EventData):
     decided_by_agency: str
     decided_at: datetime
     reason: str | None = None
+    dossier_code: str | None = None
+    procedure_code: str | None = None
+    procedure_version: str | None = None
+    channel: Channel | None = None
+    result_template: str | None = Field(default=None, description="Which result document to issue")
+    payment_timing: Literal["none", "at_acceptance", "before_processing", "on_result"] | None = None
+    due_at: datetime | None = None
+    on_time: bool | None = None
 
 
 # --- payments -----------------------------------------------------------------------------------
@@ -300,6 +333,7 @@ CATALOGUE: dict[str, EventType] = {
         EventType("dossier.reception_overdue.v1", DossierReceptionOverdue, "intake", "An online submission was not answered in time; the desk is alerted."),
         EventType("dossier.processing_started.v1", DossierProcessingStarted, "routing", "The competent agency started processing.", NationalStatus.PROCESSING),
         EventType("task.assigned.v1", TaskAssigned, "routing", "A workflow step was assigned to an agency/unit.", NationalStatus.PROCESSING),
+        EventType("task.due_soon.v1", TaskDueSoon, "routing", "A step's deadline is near: its agency is reminded."),
         EventType("task.completed.v1", TaskCompleted, "routing", "A workflow step was completed."),
         EventType("dossier.transferred.v1", DossierTransferred, "routing", "The dossier moved to another agency.", NationalStatus.PROCESSING),
         EventType("dossier.paused.v1", DossierPaused, "routing", "The SLA clock paused (waiting on the applicant).", NationalStatus.SUPPLEMENT_REQUIRED),

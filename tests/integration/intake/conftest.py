@@ -2,32 +2,29 @@
 the in-memory bus, driven over HTTP; the population database simulator as a real HTTP server."""
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from services.intake.api import INTAKE_PERMISSIONS
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
-from shared.auth import ALL_AGENCIES, generate_key, issue_officer_token, store_key
+from shared.auth import ALL_AGENCIES, generate_key, store_key
 from shared.bus.memory import MemoryBus
-from shared.events.catalogue import EventData, make_event
 from shared.pii import Sealer
 from simulators.population import create_app as population_simulator
 from tests.conftest import serving
+from tests.integration.harness import JWT_SECRET, ServiceHarness
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 COMMUNE = "000.17.22.H56"
 POLICE = "000.00.31.H56"
-JWT_SECRET = "test-officer-secret-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
@@ -38,17 +35,8 @@ async def population_server():
 
 
 @dataclass
-class IntakeHarness:
-    client: httpx.AsyncClient
-    app: Any
-    bus: MemoryBus
-    partner_key: str
-    settings: IntakeSettings
-    clock: list[datetime | None] = field(default_factory=lambda: [None])
-
-    @property
-    def kit(self):
-        return self.app.state.kit
+class IntakeHarness(ServiceHarness):
+    partner_key: str = ""
 
     @property
     def ctx(self):
@@ -59,9 +47,7 @@ class IntakeHarness:
 
     def officer(self, agency: str = COMMUNE, roles: tuple[str, ...] = ("dossiers:receive", "dossiers:read"),
                 subject: str = "can-bo-1", **extra: str) -> dict[str, str]:
-        token = issue_officer_token(JWT_SECRET, subject=subject, name="Cán bộ", agency=agency, roles=list(roles),
-                                    issuer=self.settings.officer_jwt_issuer, audience=self.settings.officer_jwt_audience)
-        return {"Authorization": f"Bearer {token}", **extra}
+        return {"Authorization": f"Bearer {self.token(agency=agency, roles=roles, subject=subject)}", **extra}
 
     async def upload(self, data: bytes = PDF, name: str = "scan.pdf", content_type: str = "application/pdf",
                      headers: dict[str, str] | None = None) -> str:
@@ -83,36 +69,6 @@ class IntakeHarness:
 
     async def act(self, dossier_id: str, action: str, body: dict[str, Any], headers: dict[str, str]):
         return await self.client.post(f"/v1/dossiers/{dossier_id}/{action}", json=body, headers=headers)
-
-    async def settle(self) -> None:
-        """Wait until every committed event is relayed and every consumer has handled it."""
-        t = self.kit.tables.outbox
-        for _ in range(200):
-            await self.bus.wait_idle()
-            async with self.kit.uow() as uow:
-                pending = (await uow.conn.execute(select(func.count()).select_from(t)
-                                                     .where(t.c.published_at.is_(None)))).scalar_one()
-            if pending == 0:
-                await self.bus.wait_idle()
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError("outbox did not drain")
-
-    async def emit(self, data: EventData, source: str) -> None:
-        """Another service's event, on the bus as that service's relay would put it (the contract)."""
-        from shared.bus.ports import OutgoingRecord
-        envelope = make_event(data, source_service=source, correlation_id=str(uuid.uuid4()))
-        await self.bus.publish([OutgoingRecord(self.settings.lifecycle_topic, envelope.subject, envelope.value_bytes(),
-                                               envelope.to_headers())])
-
-    async def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
-        from shared.events.envelope import Envelope
-        found = []
-        for record in self.bus.records(self.settings.lifecycle_topic):
-            envelope = Envelope.from_record(record.headers, record.value)
-            if event_type is None or envelope.type == event_type:
-                found.append({"type": envelope.type, "subject": envelope.subject, **envelope.data})
-        return found
 
 
 @pytest.fixture
@@ -138,7 +94,7 @@ async def intake(database_url, population_server, tmp_path):
             await uow.commit()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield IntakeHarness(client, app, bus, issued.plaintext, settings, clock)
+            yield IntakeHarness(client, app, bus, settings, clock, partner_key=issued.plaintext)
     await bus.stop()
 
 
