@@ -209,7 +209,7 @@ async def test_a_dossier_naming_an_unknown_workflow_goes_to_the_dead_letter_topi
     dossier_id = await routing.accept("1.001612", workflow="khong-co")
 
     def dead_letters() -> list:
-        return [r for r in routing.bus.records(routing.settings.dlq_topic) if r.key == dossier_id.encode()]
+        return [r for r in routing.bus.records(routing.settings.dlq_topic) if r.key == dossier_id]
     await wait_until(lambda: len(dead_letters()) == 1, message="the event dead-lettered")
     response = await routing.client.get(f"/v1/processes/{dossier_id}", headers=routing.officer(COMMUNE, "agency:*"))
     assert response.status_code == 404
