@@ -330,6 +330,9 @@ async def act_on_task(ctx: Routing, uow: UnitOfWork, actor: Actor, task_id: str,
     if task.assignee not in (None, actor.label) and LEADER_ROLE not in actor.permissions:
         raise _task_conflict(task, f"The task is claimed by {task.assignee}", "Công việc đã có cán bộ khác nhận xử lý.")
     instance = await _lock_instance(uow, task.dossier_id)   # serialises this dossier's actions until commit
+    current = await load_task(uow, task.id)
+    if current.version != task.version:   # another officer's action on this task won the race
+        raise _task_conflict(current)
     if instance.state != InstanceState.RUNNING:
         raise _refuse_now(instance)
     now = ctx.now()
@@ -340,7 +343,7 @@ async def act_on_task(ctx: Routing, uow: UnitOfWork, actor: Actor, task_id: str,
                     worked_hours=round(working_hours(ctx.calendar, task.created_at, now), 4), on_time=int(on_time))
     result = await uow.conn.execute(update(tasks).where(tasks.c.id == task.id, tasks.c.version == task.version,
                                                         tasks.c.state.in_(OPEN_TASK_STATES)).values(**done))
-    if result.rowcount != 1:   # another officer's action on this task won the race
+    if result.rowcount != 1:   # only where nothing serialised us (the row lock is held until commit)
         raise _task_conflict(await load_task(uow, task.id))
     await _history(ctx, uow, instance, now, actor, plan.action, step=task.step, task_id=task.id, agency=task.agency,
                    detail=_detail(cmd, plan))

@@ -117,3 +117,51 @@ async def routing(database_url, tmp_path):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://routing") as client:
             yield RoutingHarness(client, app, bus, settings, clock)
     await bus.stop()
+
+
+# --- replays: the same scripted dossiers on the memory bus and on real Kafka -----------------------
+async def play_scripted_dossiers(routing: RoutingHarness) -> list[str]:
+    """Dossiers that between them use every consumed event type and most actions."""
+    from shared.events.catalogue import DossierDueDateSet, DossierSupplemented, DossierWithdrawn, PaymentSucceeded
+    at = MONDAY_9 + timedelta(hours=1)
+    consulted = await routing.accept("2.000986")
+    [civil] = await routing.open_tasks(consulted)
+    await routing.act(civil, "consult", "chuyen-vien")
+    for branch in await routing.open_tasks(consulted):
+        await routing.act(branch, "answer", "chuyen-vien")
+    [join] = await routing.open_tasks(consulted)
+    await routing.act(join, "approve", "lanh-dao")
+    supplemented = await routing.accept("1.013225")
+    [review] = await routing.open_tasks(supplemented)
+    await routing.act(review, "request_supplement", "chuyen-vien", missing_items=["Bản vẽ thiết kế"])
+    await routing.emit(DossierSupplemented(dossier_id=supplemented, stage="processing",
+                                           supplemented_at=at + timedelta(days=2)), "intake")
+    await routing.settle()
+    [review] = await routing.open_tasks(supplemented)
+    await routing.act(review, "forward", "chuyen-vien")
+    [sign] = await routing.open_tasks(supplemented)
+    await routing.act(sign, "refuse", "lanh-dao", reason="Không phù hợp quy hoạch")
+    transferred = await routing.accept("3.000333")
+    [lookup] = await routing.open_tasks(transferred)
+    await routing.act(lookup, "transfer", "chuyen-vien")
+    withdrawn = await routing.accept("1.001612")
+    await routing.emit(DossierWithdrawn(dossier_id=withdrawn, withdrawn_at=at), "intake")
+    fee_first = await routing.accept("2.001478")
+    await routing.emit(PaymentSucceeded(dossier_id=fee_first, bill_id="b", amount=300_000, method="online",
+                                        paid_at=at), "payments")
+    await routing.emit(DossierDueDateSet(dossier_id=fee_first, clock_started_at=at,
+                                         due_at=routing.ctx.calendar.add_working_hours(at, 40)), "intake")
+    await routing.settle()
+    return [consulted, supplemented, transferred, withdrawn, fee_first]
+
+
+async def routing_state(routing: RoutingHarness) -> dict[str, list]:
+    """Every row of routing's business tables, as they are."""
+    from sqlalchemy import select
+
+    from services.routing.models import history, instances, tasks
+    state = {}
+    async with routing.kit.uow() as uow:
+        for table, order in ((instances, instances.c.dossier_id), (tasks, tasks.c.id), (history, history.c.id)):
+            state[table.name] = [tuple(row) for row in (await uow.conn.execute(select(table).order_by(order))).all()]
+    return state
