@@ -25,8 +25,8 @@ from shared.service import ServiceKit, metrics_endpoint
 from shared.settings import SERVICE_NAMES, ServiceSettings
 
 DEV_AGENCY = "000.00.00.H00"  # a made-up agency identifier for the dev key
-DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS, *ROUTING_PERMISSIONS, *DEV_WORKFLOW_ROLES]
 DEV_WORKFLOW_ROLES = ["chuyen-vien", "lanh-dao"]   # the dev key may act on every step, for the demo
+DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS, *ROUTING_PERMISSIONS, *DEV_WORKFLOW_ROLES]
 POPULATION_SIM_PATH = "/simulators/population"
 
 

@@ -17,7 +17,7 @@ from services.intake import handlers
 from services.intake.handlers import Intake
 from services.intake.models import dossiers, kpi_facts, tracking_entries, tracking_status
 from shared.db import cached_statement, dialect_insert, insert_if_absent
-from shared.events.catalogue import CATALOGUE, EventData, national_status
+from shared.events.catalogue import CATALOGUE, FINAL_NATIONAL_STATUSES, EventData, national_status
 from shared.events.envelope import Envelope
 from shared.inbox import EventHandler
 from shared.probe import record_probe
@@ -73,7 +73,9 @@ def _status_upsert(conn):
     t = tracking_status
     stmt = dialect_insert(conn, t)
     new = stmt.excluded
-    newer = and_(new.national_status.is_not(None), or_(t.c.status_at.is_(None), new.status_at >= t.c.status_at))
+    final = t.c.national_status.in_([int(s) for s in FINAL_NATIONAL_STATUSES])
+    newer = and_(new.national_status.is_not(None), or_(t.c.status_at.is_(None), new.status_at >= t.c.status_at),
+                 or_(t.c.national_status.is_(None), ~final))
     return stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
         "national_status": case((newer, new.national_status), else_=t.c.national_status),
         "status_at": case((newer, new.status_at), else_=t.c.status_at),

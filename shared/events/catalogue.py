@@ -34,6 +34,9 @@ NATIONAL_STATUS_NAMES: dict[int, str] = {
     5: "Yêu cầu bổ sung giấy tờ", 6: "Yêu cầu thực hiện nghĩa vụ tài chính", 7: "Công dân yêu cầu rút hồ sơ",
     8: "Dừng xử lý", 9: "Đã xử lý xong", 10: "Đã trả kết quả",
 }
+# Statuses that end a dossier: a later event (another service's, processed after) never replaces them.
+FINAL_NATIONAL_STATUSES = frozenset({NationalStatus.REFUSED, NationalStatus.WITHDRAWN, NationalStatus.STOPPED,
+                                     NationalStatus.RETURNED})
 NATIONAL_CHANNEL_CODES = {"desk": 1, "online": 2, "postal": 3}
 
 Channel = Literal["desk", "online", "postal"]

@@ -9,7 +9,7 @@ from sqlalchemy import delete
 
 from services.intake.main import create_app
 
-from shared.events.catalogue import PaymentSucceeded, ResultIssued, ResultReturned
+from shared.events.catalogue import PaymentSucceeded, ResultIssued, ResultReturned, TaskAssigned
 from tests.integration.intake.conftest import COMMUNE, make_key
 from tests.integration.intake.samples import household_business
 
@@ -176,3 +176,16 @@ async def test_replaying_every_event_twice_changes_nothing(intake):
     await replay_from_start(intake)
     assert await snapshot(intake, made, key) == before
     assert len(intake.bus.records(intake.settings.lifecycle_topic)) == events_before   # and published nothing new
+
+
+async def test_a_final_status_is_not_replaced_by_another_services_later_event(intake):
+    """Routing may handle the acceptance after the applicant already withdrew: its task.assigned
+    comes later on the topic, but the dossier stays withdrawn (7), not processing (4)."""
+    made = await scripted_dossiers(intake)
+    withdrawn = made["E"]
+    await intake.emit(TaskAssigned(dossier_id=withdrawn["id"], task_id="t1", step="tham-dinh", agency=COMMUNE,
+                                   due_at=None), "routing")
+    await intake.settle()
+    view = await intake.client.get(f"/v1/tracking/{withdrawn['code']}", params={"phone_last4": BINH_LAST4})
+    assert view.status_code == 200 and view.json()["national_status"] == 7
+    assert view.json()["timeline"][-1]["event"] == "task.assigned.v1"     # on the timeline, yet not the status
