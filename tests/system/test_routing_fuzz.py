@@ -1,0 +1,36 @@
+"""Fuzz routing's OpenAPI with schemathesis against a real server: nothing a caller can send gets a 5xx."""
+import uuid
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from services.routing.api import ROUTING_PERMISSIONS
+from services.routing.main import create_app
+from services.routing.settings import RoutingSettings
+from tests.system.fuzzing import assert_no_server_error, fuzz_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("fuzz")
+    app = create_app(RoutingSettings(database_url=f"sqlite+aiosqlite:///{data / 'routing.db'}", environment="test",
+                                     log_json=True, log_level="ERROR"), migrate_on_start=True)
+    with fuzz_server(app, [*ROUTING_PERMISSIONS, "chuyen-vien", "lanh-dao"]) as running:
+        yield running
+
+
+def _openapi() -> dict:
+    app = create_app(RoutingSettings(database_url="sqlite+aiosqlite:///:memory:", environment="test", log_json=True))
+    return app.openapi()
+
+
+schema = schemathesis.openapi.from_dict(_openapi())
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_request_gets_a_server_error(case, server):
+    base, key = server
+    assert_no_server_error(case, base, {"X-API-Key": key, "Idempotency-Key": str(uuid.uuid4())})
+
