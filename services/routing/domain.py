@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.routing.workflow import DECISIONS, Step, StepAction, Workflow
+from services.routing.workflow import Step, StepAction, Workflow
 from shared.calendar import WorkingCalendar
 
 LEADER_ROLE = "lanh-dao"   # a unit's leader: assigns tasks, signs the extension letter (form 04)
@@ -108,10 +108,6 @@ def plan_action(workflow: Workflow, step_id: str, action_name: str, *, to: str |
         case "refuse":
             return Plan("refuse", decision="refused", needs_reason=True)
     raise AssertionError(chosen.action)  # pragma: no cover - the model's Literal lists every action
-
-
-def is_decision(action: str) -> bool:
-    return action in DECISIONS
 
 
 # --- the clock ------------------------------------------------------------------------------------
