@@ -73,9 +73,12 @@ def _status_upsert(conn):
     t = tracking_status
     stmt = dialect_insert(conn, t)
     new = stmt.excluded
-    final = t.c.national_status.in_([int(s) for s in FINAL_NATIONAL_STATUSES])
-    newer = and_(new.national_status.is_not(None), or_(t.c.status_at.is_(None), new.status_at >= t.c.status_at),
-                 or_(t.c.national_status.is_(None), ~final))
+    finals = [int(s) for s in FINAL_NATIONAL_STATUSES]
+    # A final status (refused, withdrawn, stopped, returned) ends the dossier whenever it arrives:
+    # another service may have stamped a later time on an event it made before it saw the end.
+    newer = and_(new.national_status.is_not(None),
+                 or_(t.c.national_status.is_(None), t.c.national_status.not_in(finals)),
+                 or_(t.c.status_at.is_(None), new.status_at >= t.c.status_at, new.national_status.in_(finals)))
     return stmt.on_conflict_do_update(index_elements=["dossier_id"], set_={
         "national_status": case((newer, new.national_status), else_=t.c.national_status),
         "status_at": case((newer, new.status_at), else_=t.c.status_at),
@@ -113,7 +116,7 @@ class Projection:
 
     async def _status(self, uow: UnitOfWork, event_type: str, dossier_id: str, status, occurred_at: datetime,
                       payload: dict) -> None:
-        """One upsert: per-dossier order is the partition's, and an older status never wins."""
+        """One upsert: per-dossier order is the partition's; an older status never wins, a final one always does."""
         due = payload.get("new_due_at") or payload.get("due_at") if event_type in DUE_DATE_EVENTS else None
         stmt = cached_statement(("tracking-status", uow.conn.dialect.name), lambda: _status_upsert(uow.conn))
         await uow.conn.execute(stmt, {"dossier_id": dossier_id, "national_status": int(status) if status else None,

@@ -2,14 +2,15 @@
 both unchanged when every event is delivered twice or replayed from the start."""
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 from sqlalchemy import delete
 
 from services.intake.main import create_app
 
-from shared.events.catalogue import PaymentSucceeded, ResultIssued, ResultReturned, TaskAssigned
+from shared.bus.ports import OutgoingRecord
+from shared.events.catalogue import PaymentSucceeded, ResultIssued, ResultReturned, TaskAssigned, make_event
 from tests.integration.intake.conftest import COMMUNE, make_key
 from tests.integration.intake.samples import household_business
 
@@ -189,3 +190,22 @@ async def test_a_final_status_is_not_replaced_by_another_services_later_event(in
     view = await intake.client.get(f"/v1/tracking/{withdrawn['code']}", params={"phone_last4": BINH_LAST4})
     assert view.status_code == 200 and view.json()["national_status"] == 7
     assert view.json()["timeline"][-1]["event"] == "task.assigned.v1"     # on the timeline, yet not the status
+
+
+async def test_a_final_status_wins_even_when_another_service_stamped_a_later_time_first(intake):
+    """Routing handled the acceptance before intake's withdrawal reached the topic: its event
+    carries a later time but comes first. The withdrawal still ends the dossier (7)."""
+    officer = intake.officer(COMMUNE, roles=("dossiers:submit", "dossiers:receive", "dossiers:read"))
+    accepted = (await intake.submit(household_business("desk"), headers=officer)).json()
+    assert (await intake.act(accepted["id"], "accept", {}, officer)).status_code == 200
+    later = make_event(TaskAssigned(dossier_id=accepted["id"], task_id="t2", step="tham-dinh", agency=COMMUNE,
+                                    due_at=None), source_service="routing", correlation_id="c")
+    later = later.model_copy(update={"time": datetime.now(UTC) + timedelta(minutes=5)})
+    await intake.bus.publish([OutgoingRecord(intake.settings.lifecycle_topic, later.subject, later.value_bytes(),
+                                             later.to_headers())])
+    await intake.settle()
+    response = await intake.act(accepted["id"], "withdrawal", {"reason": "Đổi ý"}, officer)
+    assert response.status_code == 200, response.text
+    await intake.settle()
+    view = await intake.client.get(f"/v1/tracking/{accepted['code']}", params={"phone_last4": BINH_LAST4})
+    assert view.json()["national_status"] == 7
