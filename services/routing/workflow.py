@@ -11,6 +11,7 @@ the files."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -176,3 +177,17 @@ def load_workflows(directory: Path = WORKFLOW_DIR) -> Workflows:
         raise WorkflowError(f"{directory.name}: no workflow files")
     return Workflows(newest_versions(versions.values(), key=lambda w: w.id), versions,
                      etag=f'"{digest.hexdigest()[:32]}"')
+
+
+SCHEMA_FILE = WORKFLOW_DIR / "schema" / "workflow.schema.json"
+
+
+def workflow_json_schema() -> str:
+    """The schema of a workflow file, for editors and reviewers (checked in; a test keeps it current)."""
+    return json.dumps(Workflow.model_json_schema(), ensure_ascii=False, indent=2) + "\n"
+
+
+if __name__ == "__main__":   # python -m services.routing.workflow: rewrite the checked-in schema
+    SCHEMA_FILE.parent.mkdir(exist_ok=True)
+    SCHEMA_FILE.write_text(workflow_json_schema(), encoding="utf-8")
+    print(f"wrote {SCHEMA_FILE.name}")

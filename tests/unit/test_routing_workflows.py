@@ -60,3 +60,9 @@ def test_a_bad_workflow_file_names_file_and_field(tmp_path, filename, old, new, 
     with pytest.raises(WorkflowError) as raised:
         load_workflows(_broken(tmp_path, filename, old, new))
     assert all(name in str(raised.value) for name in names), str(raised.value)
+
+
+def test_the_checked_in_schema_of_workflow_files_is_current():
+    from services.routing.workflow import SCHEMA_FILE, workflow_json_schema
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == workflow_json_schema(), \
+        "run: python -m services.routing.workflow"
