@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from services.intake.api import INTAKE_PERMISSIONS
 from services.intake.settings import IntakeSettings
+from services.payments.api import PAYMENTS_PERMISSIONS
+from services.payments.settings import PaymentsSettings
 from services.routing.api import ROUTING_PERMISSIONS
 from shared.auth import ALL_AGENCIES, IssuedKey, issue_officer_token, parse_key, store_key
 from shared.bus.memory import MemoryBus
@@ -26,8 +28,10 @@ from shared.settings import SERVICE_NAMES, ServiceSettings
 
 DEV_AGENCY = "000.00.00.H00"  # a made-up agency identifier for the dev key
 DEV_WORKFLOW_ROLES = ["chuyen-vien", "lanh-dao"]   # the dev key may act on every step, for the demo
-DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS, *ROUTING_PERMISSIONS, *DEV_WORKFLOW_ROLES]
+DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS, *ROUTING_PERMISSIONS, *PAYMENTS_PERMISSIONS,
+              *DEV_WORKFLOW_ROLES]
 POPULATION_SIM_PATH = "/simulators/population"
+PAYMENT_SIM_PATH = "/simulators/payment-platform"
 
 
 def service_app(name: str, settings: ServiceSettings, bus) -> FastAPI:
@@ -46,8 +50,11 @@ class EmbeddedBackbone:
         self.bus = MemoryBus(partitions)
         self.base_url = base_url
         self.secrets = self._dev_secrets()
+        from simulators.payment_platform import create_app as payment_simulator
         from simulators.population import create_app as population_simulator
-        self.population_simulator = population_simulator()
+        # Real HTTP servers for the adapters, on this same port (the citizen's browser reaches them too).
+        self.simulators = {POPULATION_SIM_PATH: population_simulator(),
+                           PAYMENT_SIM_PATH: payment_simulator(public_url=base_url + PAYMENT_SIM_PATH)}
         common = {"environment": "dev", "topic_partitions": partitions, "log_json": log_json,
                   "public_base_url": base_url, "pii_keys": [self.secrets["pii_key"]],
                   "officer_jwt_secret": self.secrets["officer_jwt_secret"],
@@ -58,6 +65,9 @@ class EmbeddedBackbone:
             if name == "intake":
                 settings: ServiceSettings = IntakeSettings(database_url=database_url,
                                                            population_db_url=base_url + POPULATION_SIM_PATH, **common)
+            elif name == "payments":
+                settings = PaymentsSettings(database_url=database_url, payment_platform_url=base_url + PAYMENT_SIM_PATH,
+                                            **common)
             else:
                 settings = ServiceSettings(service_name=name, database_url=database_url, **common)
             self.apps[name] = service_app(name, settings, self.bus)
@@ -145,10 +155,10 @@ class EmbeddedBackbone:
                 await self._serve_lifespan(receive, send)
                 return
             path = scope.get("path", "")
-            if path.startswith(POPULATION_SIM_PATH + "/"):   # a real HTTP server for the intake adapter
-                inner = dict(scope, path=path[len(POPULATION_SIM_PATH):], raw_path=None)
-                await self.population_simulator(inner, receive, send)
-                return
+            for prefix, simulator in self.simulators.items():
+                if path.startswith(prefix + "/"):
+                    await simulator(dict(scope, path=path[len(prefix):], raw_path=None), receive, send)
+                    return
             for name, definition in definitions.items():
                 if definition.owns(path):
                     await self.apps[name](scope, receive, send)

@@ -82,6 +82,32 @@ class IdempotentExecutor:
         raise ProblemError(409, "idempotency-key-busy", "The same Idempotency-Key is being used concurrently",
                            "Retry the request shortly.")
 
+    async def run_outside_transaction(self, *, scope: str, key: str, request_body: bytes,
+                                      action: Callable[[], Awaitable[Created]]) -> JSONResponse:
+        """For actions that call an outside system between their own transactions (a payment
+        gateway): no transaction is held while they run. The action must be safe to run twice
+        (its own rules make a second run find the first's result); the key then only replays
+        the first response."""
+        request_hash = hashlib.sha256(request_body).hexdigest()
+        async with self._uow_factory() as uow:
+            stored = await self._lookup(uow, scope, key, request_hash)
+            await uow.commit()
+        if stored:
+            return stored
+        created = await action()
+        now = datetime.now(UTC)
+        async with self._uow_factory() as uow:
+            claimed = await insert_if_absent(uow.conn, uow.tables.idempotency_keys, {
+                "scope": scope, "key": key, "request_hash": request_hash, "status_code": created.status_code,
+                "response_body": created.body, "location": created.location, "created_at": now,
+                "expires_at": now + self.ttl})
+            if not claimed:
+                stored = await self._lookup(uow, scope, key, request_hash)
+            await uow.commit()
+        if stored:
+            return stored
+        return _respond(created.status_code, created.body, created.location, replayed=False)
+
     @staticmethod
     async def _lookup(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> JSONResponse | None:
         t = uow.tables.idempotency_keys

@@ -19,9 +19,9 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, inter
 
 
 @asynccontextmanager
-async def serving(app) -> AsyncIterator[str]:
+async def serving(app, port: int | None = None) -> AsyncIterator[str]:
     """An ASGI app (a simulator) as a real HTTP server on a free port, in this event loop."""
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -89,6 +89,9 @@ class FeeSchedule(Strict):
     online_amount: int | None = Field(default=None, ge=0, description="Amount when submitted online, if different")
     online_discount_percent: int = Field(default=0, ge=0, le=100)
     exemptions: list[Exemption] = Field(default_factory=list)
+    refundable_on: list[Literal["withdrawal", "refusal"]] = Field(
+        default_factory=lambda: ["withdrawal"], description="Paid back on withdrawal before processing, and on "
+        "refusal only where the rules say so (registration fees are not)")
 
     @model_validator(mode="after")
     def _one_way_to_assess(self) -> "FeeSchedule":

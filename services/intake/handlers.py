@@ -360,8 +360,8 @@ async def accept_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, dossier_id:
     due = None if fee_first else appointment(procedure.processing_time, now, ctx.calendar)
     assessed = fees.assess(procedure, personal["form"], online=row.channel == "online",
                            exemption_group=row.fee_exemption_group)
-    fee_lines = [FeeLine(code=f.code, name=f.name, kind=f.kind, amount=f.amount, collecting_agency=f.collecting_agency)
-                 for f in assessed]
+    fee_lines = [FeeLine(code=f.code, name=f.name, kind=f.kind, amount=f.amount, collecting_agency=f.collecting_agency,
+                         refundable_on=list(f.refundable_on)) for f in assessed]
     status, version, now = await _move(ctx, uow, actor, row, Action.ACCEPT, if_match, cmd.note, accepted_at=now, due_at=due,
                                        clock_started_at=None if fee_first else now,
                                        fee_lines=[f.model_dump() for f in fee_lines])

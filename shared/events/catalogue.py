@@ -54,6 +54,9 @@ class FeeLine(BaseModel):
     kind: Literal["phi", "le_phi"]
     amount: Money = Field(ge=0)
     collecting_agency: str
+    refundable_on: list[Literal["withdrawal", "refusal"]] = Field(
+        default_factory=lambda: ["withdrawal"], description="When this line is paid back (withdrawal before "
+        "processing; refusal only where the rules say so)")
 
 
 # --- intake -------------------------------------------------------------------------------------

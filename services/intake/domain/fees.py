@@ -16,6 +16,7 @@ class AssessedFee:
     kind: str
     amount: int
     collecting_agency: str
+    refundable_on: tuple[str, ...] = ("withdrawal",)
 
 
 def _tiered(schedule: FeeSchedule, units: int) -> int:
@@ -67,5 +68,6 @@ def assess(procedure: Procedure, form: dict[str, Any], *, online: bool, exemptio
     for schedule in procedure.fees:
         amount = assess_line(schedule, form, online=online, exemption_group=exemption_group)
         if amount is not None:
-            lines.append(AssessedFee(schedule.code, schedule.name, schedule.kind, amount, schedule.collecting_agency))
+            lines.append(AssessedFee(schedule.code, schedule.name, schedule.kind, amount, schedule.collecting_agency,
+                                     tuple(schedule.refundable_on)))
     return lines
