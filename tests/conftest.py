@@ -1,6 +1,6 @@
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -13,6 +13,16 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, inter
     """Poll an observable condition (for real brokers, whose delivery we cannot await directly)."""
     deadline = time.monotonic() + timeout
     while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(interval)
+
+
+async def wait_until_async(predicate: Callable[[], Awaitable[bool]], message: str, timeout: float = 30.0,
+                           interval: float = 0.1) -> None:
+    """The same for a condition that needs I/O to observe (an HTTP call, a query)."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         await asyncio.sleep(interval)

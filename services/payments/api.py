@@ -103,8 +103,8 @@ def bills_router() -> APIRouter:
     @router.get("/v1/bills/{bill_id}/pay", summary="The citizen's pay link: straight to the platform's page",
                 response_class=RedirectResponse, status_code=303)
     async def pay_link(request: Request, ctx: Ctx, bill_id: str,
-                       sig: Annotated[str, Query(max_length=64)]) -> Response:
-        if not hmac.compare_digest(sig, ctx.link_signature(bill_id)):
+                       sig: Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")]) -> Response:
+        if not hmac.compare_digest(sig.encode(), ctx.link_signature(bill_id).encode()):
             raise ProblemError(404, "bill-not-found", "No such bill", detail_vi="Đường dẫn thanh toán không hợp lệ.")
         created = await handlers.start_payment(ctx, request.app.state.kit.uow, bill_id)
         url = created.body.get("payment_url")

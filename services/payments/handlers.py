@@ -63,8 +63,8 @@ class Payments:
         return f"{self.settings.public_base_url}{path}"
 
     def link_signature(self, bill_id: str) -> str:
-        return hmac.new(self.settings.pay_link_secret.get_secret_value().encode(), bill_id.encode(),
-                        hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.settings.pay_link_secret.get_secret_value().encode(),
+                        bill_id.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
 
     def pay_link(self, bill_id: str) -> str:
         """The citizen's link (SMS, e-mail, receipt): opens the platform's page without any login."""
