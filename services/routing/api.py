@@ -238,6 +238,9 @@ def _period(since: date | None, until: date | None) -> tuple[datetime, datetime]
     if since > until:
         raise ProblemError(422, "period-invalid", "'from' must not be after 'to'",
                            errors=[{"field": "query.from", "message": "after 'to'"}])
+    if since.year < 2000 or until.year > 2100:
+        raise ProblemError(422, "period-invalid", "The period must lie between 2000 and 2100",
+                           errors=[{"field": "query.from" if since.year < 2000 else "query.to", "message": "out of range"}])
     return (datetime.combine(since, time(0), VIETNAM_TZ),
             datetime.combine(until + timedelta(days=1), time(0), VIETNAM_TZ))
 

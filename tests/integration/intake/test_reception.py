@@ -39,7 +39,8 @@ async def test_accept_fixes_the_appointment_assesses_fees_and_gives_a_receipt(in
     procedure = intake.ctx.catalogue.procedure("1.001612")
     assert datetime.fromisoformat(body["due_at"]) == appointment(procedure.processing_time, accepted_at, intake.ctx.calendar)
     assert body["fee_lines"] == [{"code": "le_phi_dang_ky_hkd", "name": "Lệ phí đăng ký hộ kinh doanh", "kind": "le_phi",
-                                  "amount": 50000, "collecting_agency": COMMUNE}]   # 50% off online
+                                  "amount": 50000, "collecting_agency": COMMUNE,
+                                  "refundable_on": ["withdrawal"]}]   # 50% off online
     receipt = await intake.client.get(body["receipt_url"], headers=officer)
     assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf"
     text = pdf_text(receipt.content)
