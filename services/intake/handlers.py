@@ -356,10 +356,11 @@ async def accept_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, dossier_id:
         raise _rejected(errors)
     personal = ctx.sealer.open(row.sealed)
     now = ctx.now()
-    fee_first = procedure.fee_first
-    due = None if fee_first else appointment(procedure.processing_time, now, ctx.calendar)
     assessed = fees.assess(procedure, personal["form"], online=row.channel == "online",
                            exemption_group=row.fee_exemption_group)
+    # An exempt applicant of a fee-first procedure pays nothing: the clock starts now, nothing waits.
+    fee_first = procedure.fee_first and any(f.amount > 0 for f in assessed)
+    due = None if fee_first else appointment(procedure.processing_time, now, ctx.calendar)
     fee_lines = [FeeLine(code=f.code, name=f.name, kind=f.kind, amount=f.amount, collecting_agency=f.collecting_agency,
                          refundable_on=list(f.refundable_on)) for f in assessed]
     status, version, now = await _move(ctx, uow, actor, row, Action.ACCEPT, if_match, cmd.note, accepted_at=now, due_at=due,
@@ -373,10 +374,10 @@ async def accept_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, dossier_id:
         channel=row.channel, receiving_agency=row.receiving_agency, competent_agency=row.competent_agency,
         competent_agency_name=ctx.catalogue.agency_name(row.competent_agency), procedure_name=procedure.name,
         accepted_at=now, due_at=due, fee_lines=fee_lines, payment_timing=procedure.payment.timing,
-        clock_starts=procedure.payment.clock_starts, workflow=procedure.workflow,
+        clock_starts="payment" if fee_first else "acceptance", workflow=procedure.workflow,
         result_template=procedure.result_template, online_level=procedure.online_level, digitised=has_documents)))
     return {**dossier_state(row, status=status, version=version), "accepted_at": now.isoformat(),
-            "due_at": due.isoformat() if due else None, "clock_starts": procedure.payment.clock_starts,
+            "due_at": due.isoformat() if due else None, "clock_starts": "payment" if fee_first else "acceptance",
             "fee_lines": [f.model_dump() for f in fee_lines], "receipt_url": f"/v1/dossiers/{row.id}/forms/01"}
 
 

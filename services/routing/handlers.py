@@ -161,7 +161,9 @@ async def on_dossier_accepted(ctx: Routing, uow: UnitOfWork, envelope: Envelope,
     if workflow is None:
         raise UnknownWorkflow(f"dossier {data.dossier_id}: procedure {data.procedure_code} names workflow "
                               f"{data.workflow!r}, which routing does not have")
-    waits_for_payment = data.payment_timing == "before_processing" or data.clock_starts == "payment"
+    # Only money actually owed holds the workflow (an exempt applicant owes nothing: no bill, no wait).
+    owes = any(line.amount > 0 for line in data.fee_lines)
+    waits_for_payment = owes and (data.payment_timing == "before_processing" or data.clock_starts == "payment")
     inserted = await insert_if_absent(uow.conn, instances, dict(
         dossier_id=data.dossier_id, dossier_code=data.dossier_code, procedure_code=data.procedure_code,
         procedure_version=data.procedure_version, channel=data.channel, receiving_agency=data.receiving_agency,

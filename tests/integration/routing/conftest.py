@@ -16,7 +16,7 @@ from services.routing.main import create_app
 from services.routing.settings import RoutingSettings
 from shared.bus.memory import MemoryBus
 from shared.calendar import VIETNAM_TZ
-from shared.events.catalogue import DossierAccepted
+from shared.events.catalogue import DossierAccepted, FeeLine
 from tests.integration.harness import JWT_SECRET, ServiceHarness
 
 COMMUNE = "000.17.22.H56"
@@ -25,6 +25,7 @@ PROVINCE_DEPT = "000.00.20.H56"
 SOCIAL_INSURANCE = "000.00.40.H56"
 CENTRE = "000.00.01.H56"
 READ_ACT = ("tasks:read", "tasks:act")
+FEE = FeeLine(code="phi", name="Phí thẩm định", kind="phi", amount=300_000, collecting_agency=POLICE)
 # Monday 23/11/2026, 09:00 Vietnam time. Tuesday 24/11 is Vietnam Culture Day (a day off since 2026).
 MONDAY_9 = datetime(2026, 11, 23, 9, 0, tzinfo=VIETNAM_TZ)
 
@@ -65,7 +66,7 @@ class RoutingHarness(ServiceHarness):
                       receiving_agency=COMMUNE, competent_agency=agency, competent_agency_name="UBND xã Vĩnh Hòa",
                       accepted_at=accepted_at, due_at=None if clock_starts == "payment" else due,
                       payment_timing=timing, clock_starts=clock_starts, workflow=workflow,
-                      result_template="ket-qua")
+                      result_template="ket-qua", fee_lines=[] if timing == "none" else [FEE])
         await self.emit(DossierAccepted(**{**fields, **overrides}), "intake")
         await self.settle()
         return dossier_id

@@ -197,6 +197,9 @@ async def test_fee_first_procedures_wait_for_payment(routing):
                                         paid_at=paid_at), "payments")
     await routing.settle()
     assert len(await routing.open_tasks(before_processing)) == 1
+    # A fee-first procedure whose applicant is exempt (nothing owed): nothing to wait for.
+    exempt = await routing.accept("2.001478", fee_lines=[], clock_starts="acceptance")
+    assert len(await routing.open_tasks(exempt)) == 1
     # Nothing to pay before processing: started at once; a later payment changes nothing.
     at_acceptance = await routing.accept("1.001612")
     await routing.emit(PaymentSucceeded(dossier_id=at_acceptance, bill_id="b3", amount=100_000, method="online",
