@@ -35,6 +35,7 @@ from services.payments.models import (attempts, bills, dossier_facts, gateway_me
                                       reconciliation_reports, refunds)
 from services.payments.settings import PaymentsSettings
 from shared.auth import Actor
+from shared.calendar import VIETNAM_TZ
 from shared.db import insert_if_absent
 from shared.events.catalogue import (DossierAccepted, DossierDecided, EventData, FeeLine, PaymentExpired,
                                      PaymentFailed, PaymentRefunded, PaymentRequested, PaymentSucceeded, make_event)
@@ -283,7 +284,7 @@ async def _record_success(ctx: Payments, uow: UnitOfWork, bill, attempt, now: da
 async def _issue_receipts(uow: UnitOfWork, bill, transaction_id: str | None, method: str, now: datetime) -> None:
     """E-receipts: one per collecting agency and kind, numbered in the agency's series for the year.
     The sequence row is locked until commit: numbers are gapless and never reused (payments are few)."""
-    year = now.year
+    year = now.astimezone(VIETNAM_TZ).year   # the series follows the Vietnamese calendar year
     for (agency, kind), lines in sorted(receipt_groups(bill.lines).items()):
         await insert_if_absent(uow.conn, receipt_sequences, {"agency": agency, "year": year, "last": 0})
         await uow.conn.execute(update(receipt_sequences).where(receipt_sequences.c.agency == agency,
