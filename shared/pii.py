@@ -61,3 +61,13 @@ def mask_email(value: str | None) -> str | None:
         return value
     local, domain = value.split("@", 1)
     return f"{local[:1]}***@{domain}"
+
+
+def sealer_from_settings(settings, log) -> Sealer:
+    """The service's sealer from PII_KEYS (newest first). Production refuses to start without keys
+    (settings); dev and tests get a throwaway key, so what they seal does not outlive the process."""
+    keys = [k.get_secret_value() for k in settings.pii_keys]
+    if not keys:
+        log.warning("ephemeral_pii_key", detail="no PII_KEYS: personal data sealed now cannot be read after a restart")
+        keys = [Sealer.new_key()]
+    return Sealer(keys)

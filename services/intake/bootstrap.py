@@ -16,7 +16,7 @@ from services.intake.models import backbone, metadata
 from services.intake.settings import IntakeSettings
 from shared.db import create_engine
 from shared.observability import get_logger
-from shared.pii import Sealer
+from shared.pii import sealer_from_settings
 from shared.probe import publish_router, receipt_router
 from shared.service import PeriodicTask, ServiceDefinition, ServiceKit, working_calendar
 from shared.settings import ServiceSettings
@@ -25,19 +25,11 @@ from shared.storage import storage_from_url
 log = get_logger(__name__)
 
 
-def _sealer(settings: IntakeSettings) -> Sealer:
-    keys = [k.get_secret_value() for k in settings.pii_keys]
-    if not keys:   # production refuses to start without keys (settings); dev/test get a throwaway one
-        log.warning("ephemeral_pii_key", detail="no PII_KEYS: personal data sealed now cannot be read after a restart")
-        keys = [Sealer.new_key()]
-    return Sealer(keys)
-
-
 def build_intake(settings: IntakeSettings, catalogue_dir: Path = CATALOGUE_DIR) -> Intake:
     population = PopulationClient(settings.population_db_url, settings.population_db_token.get_secret_value(),
                                   timeout_s=settings.population_db_timeout_s) if settings.population_db_url else None
     return Intake(settings=settings, catalogue=load_catalogue(catalogue_dir), calendar=working_calendar(settings),
-                  sealer=_sealer(settings),
+                  sealer=sealer_from_settings(settings, log),
                   storage=storage_from_url(settings.storage_url), population=population,
                   code_numbers=CodeNumbers(create_engine(settings.model_copy(update={"database_pool_size": 2})),
                                            settings.dossier_code_block))

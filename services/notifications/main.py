@@ -2,6 +2,7 @@
 from fastapi import FastAPI
 
 from services.notifications.bootstrap import definition
+from services.notifications.settings import NotificationsSettings
 from shared.bus.ports import Bus
 from shared.observability import configure_logging
 from shared.service import create_service_app
@@ -10,6 +11,6 @@ from shared.settings import ServiceSettings
 
 def create_app(settings: ServiceSettings | None = None, *, bus: Bus | None = None,
                migrate_on_start: bool = False) -> FastAPI:
-    settings = settings or ServiceSettings(service_name="notifications")
+    settings = settings or NotificationsSettings()
     configure_logging(settings.log_level, settings.log_json)
     return create_service_app(definition(settings), settings, bus=bus, migrate_on_start=migrate_on_start)
