@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import select
 
 from shared.bus import OutgoingRecord, Record, SubscriptionSpec
@@ -18,6 +17,7 @@ from shared.settings import SERVICE_NAMES
 from tests.conftest import wait_until
 from tests.integration.test_outbox_and_inbox import CrashAfter
 from tests.system.conftest import wait_groups_caught_up
+from tests.system.kafka_harness import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -35,20 +35,6 @@ async def receipts_everywhere(backbone, expected: int, timeout: float = 60) -> N
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"receipts {counts}, expected {expected} each")
         await asyncio.sleep(0.1)
-
-
-async def read_topic(bootstrap: str, topic: str) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        out = []
-        while batch := await consumer.getmany(timeout_ms=1500):
-            for msgs in batch.values():
-                out.extend(msgs)
-        return out
-    finally:
-        await consumer.stop()
 
 
 async def test_a_probe_is_recorded_once_by_every_service_and_visible_over_http(kafka_backbone):

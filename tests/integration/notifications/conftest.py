@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,10 +103,9 @@ class NotificationsHarness(ServiceHarness):
         self.clock[0] = (self.clock[0] or datetime.now(UTC)) + timedelta(seconds=seconds)
 
 
-@pytest.fixture
-async def notifications(database_url):
-    bus = MemoryBus(4)
-    await bus.start()
+@asynccontextmanager
+async def running_notifications(database_url: str, bus=None, **overrides: Any):
+    """Notifications and every outside system as real servers; `bus` None = Kafka from `overrides`."""
     async with AsyncExitStack() as stack:
         sims = {}
         urls = {}
@@ -119,14 +118,16 @@ async def notifications(database_url):
         receiver_app, receiver = webhook_receiver()
         receiver_url = await stack.enter_async_context(serving(receiver_app))
         port = free_port()
-        settings = NotificationsSettings(
-            database_url=database_url, environment="test", topic_partitions=4, log_json=False,
-            officer_jwt_secret=JWT_SECRET, public_base_url=f"http://127.0.0.1:{port}", pii_keys=[Sealer.new_key()],
-            sms_providers=[SmsProvider(name="sms-a", url=urls["sms-a"], token="sms-sim-token", weight=70),
-                           SmsProvider(name="sms-b", url=urls["sms-b"], token="sms-sim-token", weight=30, unicode=False)],
-            sms_timeout_s=0.5, receipt_secret=RECEIPT_SECRET, smtp_host="127.0.0.1", smtp_port=mailbox.port,
-            zalo_url=urls["zalo"], portal_url=urls["portal"], dispatch_interval_s=3600, retry_base_s=30,
-            webhook_allowed_hosts=["127.0.0.1"], webhook_require_https=False, webhook_max_attempts=5)
+        settings = NotificationsSettings(**{
+            "database_url": database_url, "environment": "test", "topic_partitions": 4, "log_json": False,
+            "officer_jwt_secret": JWT_SECRET, "public_base_url": f"http://127.0.0.1:{port}", "pii_keys": [Sealer.new_key()],
+            "sms_providers": [SmsProvider(name="sms-a", url=urls["sms-a"], token="sms-sim-token", weight=70),
+                              SmsProvider(name="sms-b", url=urls["sms-b"], token="sms-sim-token", weight=30,
+                                          unicode=False)],
+            "sms_timeout_s": 0.5, "receipt_secret": RECEIPT_SECRET, "smtp_host": "127.0.0.1", "smtp_port": mailbox.port,
+            "zalo_url": urls["zalo"], "portal_url": urls["portal"], "dispatch_interval_s": 3600, "retry_base_s": 30,
+            "webhook_allowed_hosts": ["127.0.0.1"], "webhook_require_https": False, "webhook_max_attempts": 5,
+            **overrides})
         app = create_app(settings, bus=bus, migrate_on_start=True)
         clock: list[datetime | None] = [None]
         await stack.enter_async_context(app.router.lifespan_context(app))
@@ -135,6 +136,14 @@ async def notifications(database_url):
         ctx.now = lambda: clock[0] or real_now()
         url = await stack.enter_async_context(serving(app, port=port))
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
-        yield NotificationsHarness(client, app, bus, settings, clock, sims=sims, mailbox=mailbox, receiver=receiver,
-                                   receiver_url=receiver_url)
+        yield dict(client=client, app=app, bus=bus, settings=settings, clock=clock, sims=sims, mailbox=mailbox,
+                   receiver=receiver, receiver_url=receiver_url)
+
+
+@pytest.fixture
+async def notifications(database_url):
+    bus = MemoryBus(4)
+    await bus.start()
+    async with running_notifications(database_url, bus) as parts:
+        yield NotificationsHarness(**parts)
     await bus.stop()
