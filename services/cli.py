@@ -5,7 +5,7 @@
     onestop migrate intake           apply a service's Alembic migrations (DATABASE_URL)
     onestop apikey create intake --agency X --scopes a,b --name "partner"
     onestop dlq replay routing       re-publish a consumer's dead letters to their topic
-    onestop simulate population|payment_platform   run an outside-system simulator as an HTTP server
+    onestop simulate population|payment_platform|sms|zalo|portal|mailbox   run an outside-system simulator
     onestop demo-data                load demo dossiers into the embedded default (dev does it too)
 """
 from __future__ import annotations
@@ -47,6 +47,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             token = backbone.officer_token(agency="000.17.22.H56", roles=["dossiers:receive", "dossiers:read"])
             print(f"  officer token  : {token}\n                   (desk officer of 000.17.22.H56; header Authorization: Bearer ...)")
             print(f"  catalogue      : {base}/v1/procedures?q=khai%20sinh")
+            print(f"  sent e-mails   : {base}/simulators/mailbox   (SMTP on 127.0.0.1:{backbone.mailbox.port})")
             if args.demo:
                 from services.demo import load_embedded_demo
                 _print_demo(await load_embedded_demo(backbone, base), base)
@@ -85,6 +86,14 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.system == "mailbox":   # SMTP, not HTTP
+        from simulators.mailbox import Mailbox
+
+        async def serve_mail() -> None:
+            async with Mailbox(args.host, args.port):
+                await asyncio.Event().wait()
+        asyncio.run(serve_mail())
+        return 0
     module = importlib.import_module(f"simulators.{args.system}")
     uvicorn.run(module.create_app(), host=args.host, port=args.port, log_level="warning")
     return 0
@@ -175,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo_data)
 
     simulate = sub.add_parser("simulate", help="run a simulator of an outside system")
-    simulate.add_argument("system", choices=["population", "payment_platform"])
+    simulate.add_argument("system", choices=["population", "payment_platform", "sms", "zalo", "portal", "mailbox"])
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8090)
     simulate.set_defaults(func=cmd_simulate)

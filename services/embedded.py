@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import secrets
+import socket
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from sqlalchemy import select
 from services.intake.api import INTAKE_PERMISSIONS
 from services.intake.settings import IntakeSettings
 from services.payments.api import PAYMENTS_PERMISSIONS
+from services.notifications.api import NOTIFICATIONS_PERMISSIONS
+from services.notifications.settings import NotificationsSettings, SmsProvider
 from services.payments.settings import PaymentsSettings
 from services.routing.api import ROUTING_PERMISSIONS
 from shared.auth import ALL_AGENCIES, IssuedKey, issue_officer_token, parse_key, store_key
@@ -29,6 +32,7 @@ from shared.settings import SERVICE_NAMES, ServiceSettings
 DEV_AGENCY = "000.00.00.H00"  # a made-up agency identifier for the dev key
 DEV_WORKFLOW_ROLES = ["chuyen-vien", "lanh-dao"]   # the dev key may act on every step, for the demo
 DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS, *ROUTING_PERMISSIONS, *PAYMENTS_PERMISSIONS,
+              *NOTIFICATIONS_PERMISSIONS,
               *DEV_WORKFLOW_ROLES]
 POPULATION_SIM_PATH = "/simulators/population"
 PAYMENT_SIM_PATH = "/simulators/payment-platform"
@@ -37,6 +41,12 @@ PAYMENT_SIM_PATH = "/simulators/payment-platform"
 def service_app(name: str, settings: ServiceSettings, bus) -> FastAPI:
     module = importlib.import_module(f"services.{name}.main")
     return module.create_app(settings, bus=bus, migrate_on_start=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class EmbeddedBackbone:
@@ -53,8 +63,13 @@ class EmbeddedBackbone:
         from simulators.payment_platform import create_app as payment_simulator
         from simulators.population import create_app as population_simulator
         # Real HTTP servers for the adapters, on this same port (the citizen's browser reaches them too).
+        from simulators import portal, sms, zalo
+        from simulators.mailbox import Mailbox
         self.simulators = {POPULATION_SIM_PATH: population_simulator(),
-                           PAYMENT_SIM_PATH: payment_simulator(public_url=base_url + PAYMENT_SIM_PATH)}
+                           PAYMENT_SIM_PATH: payment_simulator(public_url=base_url + PAYMENT_SIM_PATH),
+                           "/simulators/sms-a": sms.create_app("sms-a"), "/simulators/sms-b": sms.create_app("sms-b"),
+                           "/simulators/zalo": zalo.create_app(), "/simulators/portal": portal.create_app()}
+        self.mailbox = Mailbox(port=_free_port())   # a real SMTP server: the citizens' inbox, for the demo
         common = {"environment": "dev", "topic_partitions": partitions, "log_json": log_json,
                   "public_base_url": base_url, "pii_keys": [self.secrets["pii_key"]],
                   "officer_jwt_secret": self.secrets["officer_jwt_secret"],
@@ -65,6 +80,15 @@ class EmbeddedBackbone:
             if name == "intake":
                 settings: ServiceSettings = IntakeSettings(database_url=database_url,
                                                            population_db_url=base_url + POPULATION_SIM_PATH, **common)
+            elif name == "notifications":
+                settings = NotificationsSettings(
+                    database_url=database_url, smtp_host="127.0.0.1", smtp_port=self.mailbox.port,
+                    sms_providers=[SmsProvider(name="sms-a", url=f"{base_url}/simulators/sms-a", token="sms-sim-token",
+                                               weight=70),
+                                   SmsProvider(name="sms-b", url=f"{base_url}/simulators/sms-b", token="sms-sim-token",
+                                               weight=30, unicode=False)],
+                    zalo_url=f"{base_url}/simulators/zalo", portal_url=f"{base_url}/simulators/portal",
+                    webhook_allowed_hosts=["127.0.0.1", "localhost"], webhook_require_https=False, **common)
             elif name == "payments":
                 settings = PaymentsSettings(database_url=database_url, payment_platform_url=base_url + PAYMENT_SIM_PATH,
                                             **common)
@@ -98,6 +122,7 @@ class EmbeddedBackbone:
         self._stack = AsyncExitStack()
         await self.bus.start()
         self._stack.push_async_callback(self.bus.stop)
+        await self._stack.enter_async_context(self.mailbox)
         for app in self.apps.values():
             await self._stack.enter_async_context(app.router.lifespan_context(app))
         self.dev_api_key = await self._ensure_dev_key()
@@ -150,6 +175,11 @@ class EmbeddedBackbone:
 
         root.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
+        @root.get("/simulators/mailbox")
+        async def mailbox():
+            """Every e-mail the backbone sent (the embedded SMTP server's inbox)."""
+            return {"items": self.mailbox.messages}
+
         async def gateway(scope, receive, send):
             if scope["type"] == "lifespan":
                 await self._serve_lifespan(receive, send)
@@ -163,7 +193,7 @@ class EmbeddedBackbone:
                 if definition.owns(path):
                     await self.apps[name](scope, receive, send)
                     return
-            if scope["type"] == "http" and path not in ("/", "/healthz", "/readyz", "/metrics"):
+            if scope["type"] == "http" and path not in ("/", "/healthz", "/readyz", "/metrics", "/simulators/mailbox"):
                 body = ProblemError(404, "not-found", "No service serves this path").body(path)
                 await JSONResponse(body, status_code=404, media_type=PROBLEM_JSON)(scope, receive, send)
                 return

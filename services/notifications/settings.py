@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from shared.settings import ServiceSettings
+
+
+DEV_RECEIPT_SECRET = "dev-delivery-receipt-secret"
 
 
 class SmsProvider(BaseModel):
@@ -22,7 +25,7 @@ class NotificationsSettings(ServiceSettings):
     sms_providers: list[SmsProvider] = Field(default_factory=list)
     sms_timeout_s: float = Field(default=3.0, gt=0, description="A slower provider counts as failing")
     sms_max_segments: int = Field(default=3, ge=1, le=10)
-    receipt_secret: SecretStr = SecretStr("dev-delivery-receipt-secret")   # providers sign delivery receipts
+    receipt_secret: SecretStr = SecretStr(DEV_RECEIPT_SECRET)   # providers sign delivery receipts
     smtp_host: str | None = None
     smtp_port: int = 25
     mail_from: str = "Một cửa tỉnh Khánh Hòa <motcua@khanhhoa.gov.vn>"
@@ -40,3 +43,10 @@ class NotificationsSettings(ServiceSettings):
     webhook_secret_overlap_hours: float = Field(default=24, ge=0)
     webhook_allowed_hosts: list[str] = Field(default_factory=list, description="Internal hosts webhooks may reach")
     webhook_require_https: bool = True
+
+    @model_validator(mode="after")
+    def _real_receipt_secret_in_production(self) -> "NotificationsSettings":
+        if self.environment == "production" and self.sms_providers and \
+                self.receipt_secret.get_secret_value() == DEV_RECEIPT_SECRET:
+            raise ValueError("production requires a receipt_secret shared with the SMS providers")
+        return self
