@@ -5,7 +5,7 @@
     onestop migrate intake           apply a service's Alembic migrations (DATABASE_URL)
     onestop apikey create intake --agency X --scopes a,b --name "partner"
     onestop dlq replay routing       re-publish a consumer's dead letters to their topic
-    onestop simulate population|payment_platform|sms|zalo|portal|mailbox   run an outside-system simulator
+    onestop simulate population|payment_platform|sms|zalo|portal|postal|mailbox   run a simulator
     onestop demo-data                load demo dossiers into the embedded default (dev does it too)
 """
 from __future__ import annotations
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo_data)
 
     simulate = sub.add_parser("simulate", help="run a simulator of an outside system")
-    simulate.add_argument("system", choices=["population", "payment_platform", "sms", "zalo", "portal", "mailbox"])
+    simulate.add_argument("system", choices=["population", "payment_platform", "sms", "zalo", "portal", "postal", "mailbox"])
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8090)
     simulate.set_defaults(func=cmd_simulate)

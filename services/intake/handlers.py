@@ -237,7 +237,8 @@ async def submit_dossier(ctx: Intake, uow: UnitOfWork, actor: Actor, cmd: Submit
         dossier_id=dossier_id, dossier_code=code, procedure_code=procedure.code, procedure_version=procedure.version,
         procedure_name=procedure.name, channel=cmd.channel, receiving_agency=receiving,
         competent_agency=procedure.competent_agency, submitted_at=now, answer_due_at=answer_due,
-        documents=len(documents),
+        documents=len(documents), applicant_ref=ctx.sealer.lookup_hash(
+            "applicant", applicant.citizen_id or applicant.tax_code) if (applicant.citizen_id or applicant.tax_code) else None,
         contact=ApplicantContact(kind=applicant.kind, name=applicant.full_name, phone=applicant.phone,
                                  email=applicant.email, channels=a.channels, non_essential=a.non_essential))))
     body = {"id": dossier_id, "code": code, "status": Status.SUBMITTED.value, "version": 1,

@@ -83,6 +83,9 @@ class DossierSubmitted(EventData):
     answer_due_at: datetime | None = Field(default=None, description="Online: the desk must answer by then")
     contact: ApplicantContact | None = None
     documents: int = Field(default=0, ge=0, description="Electronic documents attached")
+    applicant_ref: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description=(
+        "A keyed hash of the applicant's personal identifier (or tax code), never the number itself: other "
+        "agencies find a citizen's results by it"))
 
 
 class DossierAccepted(EventData):
@@ -298,6 +301,15 @@ class ResultIssued(EventData):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     verify_url: str
     issued_at: datetime
+    kind: Literal["approval", "refusal", "digitised"] = "approval"
+
+
+class ResultReused(EventData):
+    """Another agency read a citizen's result (e-results exchange): the citizen sees who and why."""
+    result_id: str
+    accessing_agency: str
+    legal_basis: str
+    accessed_at: datetime
 
 
 class ResultReturned(EventData):
@@ -356,6 +368,7 @@ CATALOGUE: dict[str, EventType] = {
         EventType("notification.sent.v1", NotificationSent, "notifications", "A message was delivered to a recipient."),
         EventType("notification.failed.v1", NotificationFailed, "notifications", "A message could not be delivered."),
         EventType("result.issued.v1", ResultIssued, "results", "A signed electronic result was issued.", NationalStatus.FINISHED),
+        EventType("result.reused.v1", ResultReused, "results", "Another agency reused a result (legal basis recorded)."),
         EventType("result.returned.v1", ResultReturned, "results", "The result reached the applicant; the dossier ends.", NationalStatus.RETURNED),
         EventType("backbone.probe.v1", BackboneProbe, "intake", "Operational probe: every service records it."),
     )
