@@ -19,6 +19,8 @@ from services.payments.api import PAYMENTS_PERMISSIONS
 from services.notifications.api import NOTIFICATIONS_PERMISSIONS
 from services.notifications.settings import NotificationsSettings, SmsProvider
 from services.payments.settings import PaymentsSettings
+from services.results.api import RESULTS_PERMISSIONS
+from services.results.settings import ResultsSettings
 from services.routing.api import ROUTING_PERMISSIONS
 from shared.auth import ALL_AGENCIES, IssuedKey, issue_officer_token, parse_key, store_key
 from shared.bus.memory import MemoryBus
@@ -32,7 +34,7 @@ from shared.settings import SERVICE_NAMES, ServiceSettings
 DEV_AGENCY = "000.00.00.H00"  # a made-up agency identifier for the dev key
 DEV_WORKFLOW_ROLES = ["chuyen-vien", "lanh-dao"]   # the dev key may act on every step, for the demo
 DEV_SCOPES = [PROBE_SCOPE, ALL_AGENCIES, *INTAKE_PERMISSIONS, *ROUTING_PERMISSIONS, *PAYMENTS_PERMISSIONS,
-              *NOTIFICATIONS_PERMISSIONS,
+              *NOTIFICATIONS_PERMISSIONS, *RESULTS_PERMISSIONS,
               *DEV_WORKFLOW_ROLES]
 POPULATION_SIM_PATH = "/simulators/population"
 PAYMENT_SIM_PATH = "/simulators/payment-platform"
@@ -63,12 +65,13 @@ class EmbeddedBackbone:
         from simulators.payment_platform import create_app as payment_simulator
         from simulators.population import create_app as population_simulator
         # Real HTTP servers for the adapters, on this same port (the citizen's browser reaches them too).
-        from simulators import portal, sms, zalo
+        from simulators import portal, postal, sms, zalo
         from simulators.mailbox import Mailbox
         self.simulators = {POPULATION_SIM_PATH: population_simulator(),
                            PAYMENT_SIM_PATH: payment_simulator(public_url=base_url + PAYMENT_SIM_PATH),
                            "/simulators/sms-a": sms.create_app("sms-a"), "/simulators/sms-b": sms.create_app("sms-b"),
-                           "/simulators/zalo": zalo.create_app(), "/simulators/portal": portal.create_app()}
+                           "/simulators/zalo": zalo.create_app(), "/simulators/portal": portal.create_app(),
+                           "/simulators/postal": postal.create_app()}
         self.mailbox = Mailbox(port=_free_port())   # a real SMTP server: the citizens' inbox, for the demo
         common = {"environment": "dev", "topic_partitions": partitions, "log_json": log_json,
                   "public_base_url": base_url, "pii_keys": [self.secrets["pii_key"]],
@@ -89,6 +92,9 @@ class EmbeddedBackbone:
                                                weight=30, unicode=False)],
                     zalo_url=f"{base_url}/simulators/zalo", portal_url=f"{base_url}/simulators/portal",
                     webhook_allowed_hosts=["127.0.0.1", "localhost"], webhook_require_https=False, **common)
+            elif name == "results":
+                settings = ResultsSettings(database_url=database_url, signing_dir=str((self.data_dir / "signing").resolve()),
+                                           postal_url=f"{base_url}/simulators/postal", **common)
             elif name == "payments":
                 settings = PaymentsSettings(database_url=database_url, payment_platform_url=base_url + PAYMENT_SIM_PATH,
                                             **common)
