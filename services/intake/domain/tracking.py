@@ -32,16 +32,19 @@ TITLES_VI: dict[str, str] = {
     "notification.failed.v1": "Gửi thông báo không thành công",
     "result.issued.v1": "Đã có kết quả điện tử (đã ký số)",
     "result.returned.v1": "Đã trả kết quả",
+    "result.reused.v1": "Cơ quan khác đã khai thác, sử dụng lại kết quả (có căn cứ pháp lý)",
+    "task.due_soon.v1": "Một bước xử lý sắp đến hạn",
 }
 
 PUBLIC_FIELDS = frozenset({
     "dossier_code", "channel", "due_at", "answer_due_at", "new_due_at", "original_due_at", "reason", "cause",
     "missing_items", "complete_by", "amount", "currency", "pay_url", "expires_at", "method", "agency", "step",
     "from_agency", "to_agency", "outcome", "document_number", "verify_url", "stage",
+    "accessing_agency", "legal_basis", "accessed_at",   # the citizen sees who reused their result, and why
 })
 # Operational chatter that belongs in the officers' view, not in the citizen's timeline.
 OFFICER_ONLY = frozenset({"notification.sent.v1", "notification.failed.v1", "task.completed.v1",
-                          "dossier.reception_overdue.v1", "backbone.probe.v1"})
+                          "dossier.reception_overdue.v1", "task.due_soon.v1", "backbone.probe.v1"})
 
 
 def title(event_type: str) -> str:

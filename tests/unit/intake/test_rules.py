@@ -232,3 +232,10 @@ def test_checked_in_procedure_schema_matches_the_models():
     from services.intake.catalogue import SCHEMA_FILE, procedure_json_schema
     assert SCHEMA_FILE.read_text(encoding="utf-8") == procedure_json_schema(), \
         "run: python -m services.intake.catalogue"
+
+
+def test_every_citizen_visible_event_has_a_vietnamese_title():
+    from services.intake.domain.tracking import OFFICER_ONLY, TITLES_VI
+    from shared.events.catalogue import CATALOGUE
+    untitled = [name for name in CATALOGUE if name not in TITLES_VI and name not in OFFICER_ONLY]
+    assert untitled == []
