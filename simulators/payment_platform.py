@@ -29,16 +29,7 @@ import httpx
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from services.payments.adapters.platform import (
-    FAILED,
-    NOT_FOUND,
-    PAID,
-    PENDING,
-    REFUNDED,
-    sign,
-    timestamp,
-    verify,
-)
+from services.payments.adapters.platform import FAILED, NOT_FOUND, PAID, PENDING, REFUNDED, sign, timestamp, verify
 from shared.pdf import Document, render
 
 BEHAVIOUR_DEFAULTS: dict[str, Any] = {

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 
@@ -34,10 +34,10 @@ from shared.auth import Actor
 from shared.calendar import WorkingCalendar
 from shared.events.catalogue import (ApplicantContact, DossierAccepted, DossierDueDateSet, DossierReceptionOverdue,
                                      DossierRejected, DossierSubmitted, DossierSupplemented,
-                                     DossierSupplementRequested, DossierWithdrawn, EventData, FeeLine, make_event)
+                                     DossierSupplementRequested, DossierWithdrawn, FeeLine)
+from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
 from shared.idempotency import Created
-from shared.observability import correlation_id_var
 from shared.pii import Sealer, mask_digits, mask_name
 from shared.problems import ProblemError
 from shared.storage import Storage
@@ -58,9 +58,7 @@ class Intake:
     code_numbers: CodeNumbers
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def event(self, data: EventData, causation: Envelope | None = None) -> Envelope:
-        return make_event(data, source_service="intake", causation=causation,
-                          correlation_id=correlation_id_var.get() or str(uuid.uuid4()))
+    event: ClassVar[Emitter] = Emitter("intake")
 
     def tracking_url(self, code: str) -> str:
         return f"{self.settings.public_base_url}/v1/tracking/{code}"

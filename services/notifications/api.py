@@ -20,24 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select, update
 
 from services.notifications import handlers
-from services.notifications.handlers import (
-    Notifications,
-    check_webhook_target,
-    new_secret,
-)
-from services.notifications.models import (
-    messages,
-    portal_sync,
-    subscriptions,
-    webhook_attempts,
-    webhook_deliveries,
-)
-from services.notifications.templates import (
-    MissingVariables,
-    render,
-    sms_segments,
-    variables,
-)
+from services.notifications.handlers import Notifications, check_webhook_target, new_secret
+from services.notifications.models import messages, portal_sync, subscriptions, webhook_attempts, webhook_deliveries
+from services.notifications.templates import MissingVariables, render, sms_segments, variables
 from shared.auth import ALL_AGENCIES, Actor, require_actor
 from shared.calendar import VIETNAM_TZ
 from shared.events.catalogue import CATALOGUE

@@ -6,19 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.notifications import handlers
-from services.notifications.adapters.channels import (
-    EmailSender,
-    PortalClient,
-    SmsGateway,
-    WebhookSender,
-    ZaloClient,
-)
-from services.notifications.api import (
-    messages_router,
-    portal_router,
-    subscriptions_router,
-    templates_router,
-)
+from services.notifications.adapters.channels import EmailSender, PortalClient, SmsGateway, WebhookSender, ZaloClient
+from services.notifications.api import messages_router, portal_router, subscriptions_router, templates_router
 from services.notifications.consumers import build_handlers
 from services.notifications.handlers import Notifications
 from services.notifications.models import backbone, metadata

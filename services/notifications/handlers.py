@@ -18,59 +18,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, or_, select, update
 
-from services.notifications.adapters.channels import (
-    EmailSender,
-    Outcome,
-    PortalClient,
-    SmsGateway,
-    WebhookSender,
-    ZaloClient,
-)
-from services.notifications.domain import (
-    FINAL_STATES,
-    SIGNATURE_HEADER,
-    DeliveryState,
-    applicant_channels,
-    backoff,
-    internal_address,
-    mask_address,
-    may_move,
-    portal_messages,
-    subscription_matches,
-    wants,
-    webhook_signature,
-)
-from services.notifications.models import (
-    dossiers,
-    messages,
-    portal_sync,
-    subscriptions,
-    webhook_attempts,
-    webhook_deliveries,
-)
+from services.notifications.adapters.channels import (EmailSender, Outcome, PortalClient, SmsGateway, WebhookSender,
+                                                      ZaloClient)
+from services.notifications.domain import (FINAL_STATES, SIGNATURE_HEADER, DeliveryState, applicant_channels, backoff,
+                                           internal_address, mask_address, may_move, portal_messages,
+                                           subscription_matches, wants, webhook_signature)
+from services.notifications.models import (dossiers, messages, portal_sync, subscriptions, webhook_attempts,
+                                           webhook_deliveries)
 from services.notifications.settings import NotificationsSettings
-from services.notifications.templates import (
-    MissingVariables,
-    Template,
-    Templates,
-    fit_sms,
-    render,
-)
+from services.notifications.templates import MissingVariables, Template, Templates, fit_sms, render
 from shared.db import insert_if_absent
-from shared.events.catalogue import (
-    EventData,
-    NotificationFailed,
-    NotificationSent,
-    make_event,
-    national_status,
-)
+from shared.events.catalogue import NotificationFailed, NotificationSent, national_status
+from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
-from shared.observability import correlation_id_var, get_logger
+from shared.observability import get_logger
 from shared.pii import Sealer
 from shared.problems import ProblemError
 from shared.uow import UnitOfWork
@@ -92,9 +58,7 @@ class Notifications:
     portal: PortalClient | None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def event(self, data: EventData, causation: Envelope | None = None) -> Envelope:
-        return make_event(data, source_service="notifications", causation=causation,
-                          correlation_id=correlation_id_var.get() or str(uuid.uuid4()))
+    event: ClassVar[Emitter] = Emitter("notifications")
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_base_url}{path}"

@@ -1,18 +1,7 @@
 """Notifications' tables: what it knows of each dossier to reach its applicant (contact data
 sealed at rest), every message with its delivery state, webhook subscriptions of desk systems
 with their deliveries and attempt log, and the national portal sync queue."""
-from sqlalchemy import (
-                        JSON,
-                        Boolean,
-                        Column,
-                        Index,
-                        Integer,
-                        LargeBinary,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
-)
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 
 from shared.db import BigId, add_backbone_tables, new_metadata, utc_datetime
 

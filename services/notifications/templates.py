@@ -15,13 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from jinja2 import (
-    Environment,
-    StrictUndefined,
-    TemplateSyntaxError,
-    UndefinedError,
-    meta,
-)
+from jinja2 import Environment, StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.calendar import VIETNAM_TZ

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import and_, or_, select, update
 
@@ -37,11 +37,12 @@ from services.payments.settings import PaymentsSettings
 from shared.auth import Actor
 from shared.calendar import VIETNAM_TZ
 from shared.db import insert_if_absent
-from shared.events.catalogue import (DossierAccepted, DossierDecided, EventData, FeeLine, PaymentExpired,
-                                     PaymentFailed, PaymentRefunded, PaymentRequested, PaymentSucceeded, make_event)
+from shared.events.catalogue import (DossierAccepted, DossierDecided, FeeLine, PaymentExpired,
+                                     PaymentFailed, PaymentRefunded, PaymentRequested, PaymentSucceeded)
+from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
 from shared.idempotency import Created
-from shared.observability import correlation_id_var, get_logger
+from shared.observability import get_logger
 from shared.problems import ProblemError
 from shared.uow import UnitOfWork
 
@@ -56,9 +57,7 @@ class Payments:
     platform: PaymentPlatform | None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def event(self, data: EventData, causation: Envelope | None = None) -> Envelope:
-        return make_event(data, source_service="payments", causation=causation,
-                          correlation_id=correlation_id_var.get() or str(uuid.uuid4()))
+    event: ClassVar[Emitter] = Emitter("payments")
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_base_url}{path}"

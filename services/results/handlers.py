@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 
@@ -31,10 +31,10 @@ from services.results.settings import ResultsSettings
 from shared.auth import Actor
 from shared.calendar import VIETNAM_TZ
 from shared.db import insert_if_absent
-from shared.events.catalogue import (DossierAccepted, DossierDecided, DossierSubmitted, EventData, ResultIssued,
-                                     ResultReturned, ResultReused, make_event)
+from shared.events.catalogue import (DossierAccepted, DossierDecided, DossierSubmitted, ResultIssued,
+                                     ResultReturned, ResultReused)
+from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
-from shared.observability import correlation_id_var
 from shared.pii import Sealer, mask_digits, mask_name
 from shared.problems import ProblemError
 from shared.storage import Storage
@@ -53,9 +53,7 @@ class Results:
     postal: PostalClient | None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def event(self, data: EventData, causation: Envelope | None = None) -> Envelope:
-        return make_event(data, source_service="results", causation=causation,
-                          correlation_id=correlation_id_var.get() or str(uuid.uuid4()))
+    event: ClassVar[Emitter] = Emitter("results")
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_base_url}{path}"

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import and_, func, select, update
 
@@ -31,10 +31,10 @@ from shared.calendar import WorkingCalendar
 from shared.db import insert_if_absent
 from shared.events.catalogue import (DossierAccepted, DossierDecided, DossierDueDateSet, DossierExtended,
                                      DossierOverdue, DossierPaused, DossierProcessingStarted, DossierResumed,
-                                     DossierTransferred, EventData, TaskAssigned, TaskCompleted, TaskDueSoon,
-                                     make_event)
+                                     DossierTransferred, TaskAssigned, TaskCompleted, TaskDueSoon)
+from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
-from shared.observability import correlation_id_var, get_logger
+from shared.observability import get_logger
 from shared.problems import ProblemError
 from shared.uow import UnitOfWork
 
@@ -55,9 +55,7 @@ class Routing:
     calendar: WorkingCalendar
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def event(self, data: EventData, causation: Envelope | None = None) -> Envelope:
-        return make_event(data, source_service="routing", causation=causation,
-                          correlation_id=correlation_id_var.get() or str(uuid.uuid4()))
+    event: ClassVar[Emitter] = Emitter("routing")
 
     def workflow_of(self, instance) -> Workflow:
         workflow = self.workflows.get(instance.workflow_id, instance.workflow_version)

@@ -47,7 +47,8 @@ class OnKafka:
                 pending = (await uow.conn.execute(select(func.count()).select_from(t)
                                                   .where(t.c.published_at.is_(None)))).scalar_one()
             if pending == 0:
-                await wait_groups_caught_up(self.bootstrap, self.settings.lifecycle_topic, [self.settings.consumer_group])
+                await wait_groups_caught_up(self.bootstrap, self.settings.lifecycle_topic,
+                                            [self.settings.consumer_group])
                 async with self.kit.uow() as uow:
                     if (await uow.conn.execute(select(func.count()).select_from(t)
                                                .where(t.c.published_at.is_(None)))).scalar_one() == 0:
@@ -65,5 +66,6 @@ class OnKafka:
 
     async def deliver_every_record_again(self) -> int:
         records = await read_topic(self.bootstrap, self.settings.lifecycle_topic)
-        await self.kit.bus.publish([OutgoingRecord(r.topic, r.key.decode(), r.value, tuple(r.headers)) for r in records])
+        await self.kit.bus.publish([OutgoingRecord(r.topic, r.key.decode(), r.value, tuple(r.headers))
+                                    for r in records])
         return len(records)
