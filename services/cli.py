@@ -6,6 +6,7 @@
     onestop apikey create intake --agency X --scopes a,b --name "partner"
     onestop dlq replay routing       re-publish a consumer's dead letters to their topic
     onestop simulate population|payment_platform|sms|zalo|portal|postal|mailbox   run a simulator
+    onestop demo                     play whole dossier lives on the embedded default (dev does it on first start)
     onestop demo-data                load demo dossiers into the embedded default (dev does it too)
 """
 from __future__ import annotations
@@ -50,9 +51,59 @@ def cmd_dev(args: argparse.Namespace) -> int:
             print(f"  sent e-mails   : {base}/simulators/mailbox   (SMTP on 127.0.0.1:{backbone.mailbox.port})")
             if args.demo:
                 from services.demo import load_embedded_demo
-                _print_demo(await load_embedded_demo(backbone, base), base)
+                loaded = await load_embedded_demo(backbone, base)
+                _print_demo(loaded, base)
+                if loaded:   # first start: also play whole lives, so there is a returned, signed result to look at
+                    await play_lives(backbone, base)
             print("  try            : curl -X POST -H 'X-API-Key: <key>' -H 'Idempotency-Key: demo-1' "
                   f"-H 'Content-Type: application/json' -d '{{}}' {base}/v1/intake/probes\n", flush=True)
+        await serving
+
+    asyncio.run(main())
+    return 0
+
+
+async def play_lives(backbone, base: str) -> None:
+    """Play the demo lives (services/lives.py) against the running embedded default, printing each
+    dossier's timeline as it happens and the links to look at."""
+    import httpx
+
+    from services.lives import Player, lives
+    roles = ["dossiers:receive", "dossiers:read", "tasks:read", "tasks:act", "chuyen-vien", "lanh-dao",
+             "results:read", "results:return", "agency:*"]
+    print("Whole lives of two dossiers (the simulators answer as the citizen, the bank and the postman):", flush=True)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        player = Player(client, backbone.dev_api_key, lambda agency: backbone.officer_token(agency=agency, roles=roles),
+                        say=lambda line: print(line, flush=True))
+        for life in lives():
+            await player.play(life)
+            verdict = (await client.get("/v1/results/verify", params={"number": life.result["document_number"]})).json()
+            print(f"  → {verdict['verdict_vi']} (ký bởi {verdict['signature']['signer']})", flush=True)
+            print(f"  → {base}/v1/tracking/{life.dossier['code']}?phone_last4={life.last4}", flush=True)
+            print(f"  → {base}/v1/results/verify?number={life.result['document_number']}", flush=True)
+    print(f"  e-mails sent   : {base}/simulators/mailbox\n", flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.embedded import EmbeddedBackbone
+
+    base = f"http://{args.host}:{args.port}"
+    backbone = EmbeddedBackbone(Path(args.data_dir), base_url=base)
+
+    async def main() -> None:
+        server = uvicorn.Server(uvicorn.Config(backbone.gateway, host=args.host, port=args.port, lifespan="on",
+                                               log_level="warning"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            await play_lives(backbone, base)
+            if not args.serve:
+                server.should_exit = True
+            else:
+                print(f"Serving on {base} (Ctrl-C to stop); API docs at {base}/v1/<service>/docs", flush=True)
         await serving
 
     asyncio.run(main())
@@ -176,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--partitions", type=int, default=12)
     dev.add_argument("--no-demo", dest="demo", action="store_false", help="do not load demo dossiers")
     dev.set_defaults(func=cmd_dev)
+
+    lives_demo = sub.add_parser("demo", help="play whole dossier lives on the embedded default, printing timelines")
+    lives_demo.add_argument("--host", default="127.0.0.1")
+    lives_demo.add_argument("--port", type=int, default=8000)
+    lives_demo.add_argument("--data-dir", default="var/demo")
+    lives_demo.add_argument("--serve", action="store_true", help="keep serving afterwards, to follow the links")
+    lives_demo.set_defaults(func=cmd_demo)
 
     demo = sub.add_parser("demo-data", help="load demo dossiers into the embedded default's data directory")
     demo.add_argument("--data-dir", default="var/dev")

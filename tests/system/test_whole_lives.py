@@ -1,0 +1,59 @@
+"""Whole lives across all five services on the embedded default, served on a real port so the
+simulators (payment platform, postal service, SMS providers) can call back: submission, desk
+acceptance, online payment on the platform's page, the routing workflow, the signed result and its
+return (online download, and by post) - every service doing its part, checked from the outside."""
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import uvicorn
+
+from services.embedded import EmbeddedBackbone
+from services.lives import Player, lives
+from tests.conftest import wait_until
+from tests.infra import free_port
+
+ROLES = ["dossiers:receive", "dossiers:read", "tasks:read", "tasks:act", "chuyen-vien", "lanh-dao",
+         "results:read", "results:return", "agency:*"]
+
+
+async def test_dossiers_live_from_submission_to_a_returned_signed_result(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    backbone = EmbeddedBackbone(tmp_path, base_url=base)
+    server = uvicorn.Server(uvicorn.Config(backbone.gateway, host="127.0.0.1", port=port, lifespan="on",
+                                           log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        said: list[str] = []
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            player = Player(client, backbone.dev_api_key, lambda agency: backbone.officer_token(agency=agency, roles=ROLES),
+                            say=said.append, timeout_s=30)
+            played = [await player.play(life) for life in lives()]
+            for life in played:
+                view = (await client.get(f"/v1/tracking/{life.dossier['code']}",
+                                         params={"phone_last4": life.last4})).json()
+                events = [e["event"] for e in view["timeline"]]
+                for expected in ("dossier.submitted.v1", "dossier.accepted.v1", "payment.requested.v1",
+                                 "payment.succeeded.v1", "dossier.processing_started.v1", "dossier.decided.v1",
+                                 "result.issued.v1", "result.returned.v1"):
+                    assert events.count(expected) == 1, (life.story, expected, events)
+                assert view["national_status"] == 10
+                verdict = (await client.get("/v1/results/verify",
+                                            params={"number": life.result["document_number"]})).json()
+                assert verdict["verdict"] == "valid" and verdict["signature"]["trusted"]
+            fee_first = played[1]
+            assert [e for e in (await client.get(f"/v1/tracking/{fee_first.dossier['code']}", params={
+                "phone_last4": fee_first.last4})).json()["timeline"] if e["event"] == "result.returned.v1"][0][
+                "details"] == {"channel": "postal"}
+            def mailed(phrase: str) -> bool:
+                return any(phrase in m["subject"] for m in backbone.mailbox.messages)
+            await wait_until(lambda: mailed("đã được tiếp nhận") and mailed("đã có kết quả") and
+                             mailed("Đã trả kết quả"), timeout=15, message="the applicant's e-mails")
+            assert any("bưu tá đã giao" in line for line in said) and any("tải kết quả" in line for line in said)
+    finally:
+        server.should_exit = True
+        await serving
