@@ -62,10 +62,25 @@ class Player:
     def officer(self, agency: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(agency)}"}
 
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call, retried while the service is away (restarting: 502/503, refused connections) -
+        with the same Idempotency-Key, so a retried POST does its work once."""
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        while True:
+            try:
+                response = await self.client.request(method, path, **kwargs)
+                if response.status_code not in (502, 503, 504):
+                    return response
+            except httpx.TransportError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{method} {path}: the service stayed unavailable")
+            await asyncio.sleep(0.3)
+
     async def _call(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
         if method == "POST":
             headers = {**(headers or {}), "Idempotency-Key": str(uuid.uuid4())}
-        response = await self.client.request(method, path, headers=headers, **kwargs)
+        response = await self._request(method, path, headers=headers, **kwargs)
         if response.status_code >= 400:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json() if response.headers.get("content-type", "").startswith("application/json") else response
@@ -121,8 +136,7 @@ class Player:
         payment_url = started.get("payment_url") or (await self._until("the payment page", lambda: self._attempt_url(
             started["id"])))
         # The citizen pays on the platform's page (the simulator answers as the bank would).
-        page = httpx.URL(payment_url)
-        await self.client.post(page.path, params={"outcome": "success"})
+        await self._request("POST", payment_url, params={"outcome": "success"})
         await self._until("the payment to be confirmed", lambda: self._paid(bill["id"]))
         self.say("  đã thanh toán trực tuyến; biên lai điện tử đã lập")
         await self.timeline(life)
@@ -152,7 +166,7 @@ class Player:
             await self.timeline(life)
 
     async def _open_tasks(self, life: Life) -> list | str | None:
-        response = await self.client.get(f"/v1/processes/{life.dossier['id']}", headers=self.officer(COMMUNE))
+        response = await self._request("GET", f"/v1/processes/{life.dossier['id']}", headers=self.officer(COMMUNE))
         if response.status_code == 404:
             return None
         view = response.json()
@@ -170,7 +184,7 @@ class Player:
         if life.return_by == "online":
             link = await self._call("POST", f"/v1/results/{result_id}/download-links",
                                     json={"citizen_id": life.applicant.get("citizen_id") or life.applicant["tax_code"]})
-            pdf = await self.client.get(httpx.URL(link["url"]).path)
+            pdf = await self._request("GET", link["url"])
             size = f"{len(pdf.content):,}".replace(",", ".")
             self.say(f"  công dân tải kết quả điện tử ({size} byte, đã ký số)")
         elif life.return_by == "postal":
