@@ -74,11 +74,11 @@ async def play_lives(backbone, base: str) -> None:
     from services.lives import Player, lives
     roles = ["dossiers:receive", "dossiers:read", "tasks:read", "tasks:act", "chuyen-vien", "lanh-dao",
              "results:read", "results:return", "agency:*"]
-    print("Whole lives of two dossiers (the simulators answer as the citizen, the bank and the postman):", flush=True)
+    print("Whole lives of four dossiers (the simulators answer as the citizen, the bank and the postman):", flush=True)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         player = Player(client, backbone.dev_api_key, lambda agency: backbone.officer_token(agency=agency, roles=roles),
                         say=lambda line: print(line, flush=True))
-        for life in lives():
+        for life in lives(more=True):
             await player.play(life)
             verdict = (await client.get("/v1/results/verify", params={"number": life.result["document_number"]})).json()
             print(f"  → {verdict['verdict_vi']} (ký bởi {verdict['signature']['signer']})", flush=True)

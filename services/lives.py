@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from services.demo import BINH, MAI, PDF
+from services.demo import BINH, HAI_DANG, MAI, PDF
 
 COMMUNE, POLICE = "000.17.22.H56", "000.00.31.H56"
 Say = Callable[[str], None]
@@ -30,7 +30,8 @@ class Life:
     agency: str
     channel: str = "online"
     return_by: str = "online"          # online | desk | postal
-    outcome: str = "approved"
+    outcome: str = "approved"          # approved | refused
+    supplement_during_processing: bool = False
     dossier: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
     seen: int = 0                       # timeline entries already printed
@@ -40,7 +41,20 @@ class Life:
         return self.applicant["phone"][-4:]
 
 
-def lives() -> list[Life]:
+def lives(more: bool = False) -> list[Life]:
+    """Two lives for the demo and the end-to-end run; `more` adds the inter-agency consultation
+    and a supplement during processing followed by a refusal."""
+    extra = [
+        Life("Liên thông khai sinh – thường trú – thẻ BHYT: xã hỏi ý kiến công an và bảo hiểm xã hội cùng lúc",
+             "2.000986", MAI, {"child_full_name": "Trần Minh Khôi", "child_sex": "Nam",
+                               "child_date_of_birth": "2026-11-20", "place_of_birth": "Bệnh viện Đa khoa tỉnh Khánh Hòa",
+                               "mother_full_name": "Nguyễn Thị Mai", "father_full_name": "Trần Minh Quang",
+                               "permanent_address": "12 Trần Phú, phường Nha Trang"}, COMMUNE),
+        Life("Giấy phép xây dựng: bổ sung hồ sơ trong khi giải quyết (tạm dừng thời hạn), rồi bị từ chối có lý do",
+             "1.013225", HAI_DANG, {"site_address": "Lô B2, đường Phong Châu, phường Nha Trang",
+                                    "land_parcel": "Thửa 125, tờ 12", "floors": 4, "floor_area_m2": 320.5},
+             "000.00.20.H56", outcome="refused", supplement_during_processing=True),
+    ] if more else []
     return [
         Life("Hộ kinh doanh nộp trực tuyến, nộp lệ phí trực tuyến, nhận kết quả điện tử", "1.001612", BINH, {
             "business_name": "Hộ kinh doanh Bình An", "business_address": "45 Lê Thánh Tôn, phường Nha Trang",
@@ -49,6 +63,7 @@ def lives() -> list[Life]:
              "2.001478", MAI, {"business_name": "Karaoke Hoa Biển", "business_address": "20 Trần Phú, phường Nha Trang",
                                "business_line": "karaoke", "responsible_person": "Nguyễn Thị Mai"},
              POLICE, return_by="postal"),
+        *extra,
     ]
 
 
@@ -159,11 +174,39 @@ class Player:
             task = tasks[0]
             detail = await self._call("GET", f"/v1/tasks/{task['id']}", self.officer(task["agency"]))
             offered = {a["action"] for a in detail["actions"]}
-            action = next(a for a in ("approve", "answer", "consult", "transfer", "forward") if a in offered)
-            await self._call("POST", f"/v1/tasks/{task['id']}/actions", self.officer(task["agency"]),
-                             json={"action": action, "comment": "Đồng ý"})
+            if life.supplement_during_processing and "request_supplement" in offered:
+                life.supplement_during_processing = False
+                await self._supplement(life, task)
+                continue
+            decision = "refuse" if life.outcome == "refused" else "approve"
+            action = next(a for a in (decision, "answer", "consult", "transfer", "forward") if a in offered)
+            body = {"action": action, "comment": "Đồng ý"}
+            if action == "refuse":
+                body["reason"] = "Công trình vi phạm chỉ giới xây dựng theo quy hoạch chi tiết được duyệt"
+            await self._call("POST", f"/v1/tasks/{task['id']}/actions", self.officer(task["agency"]), json=body)
             self.say(f"  {task['agency']} · {task['step_name']}: {action}")
             await self.timeline(life)
+
+    async def _supplement(self, life: Life, task: dict[str, Any]) -> None:
+        """The agency asks for more while processing (the clock stops); the applicant sends it."""
+        await self._call("POST", f"/v1/tasks/{task['id']}/actions", self.officer(task["agency"]), json={
+            "action": "request_supplement", "missing_items": ["Bản vẽ thiết kế có chữ ký của chủ nhiệm thiết kế"]})
+        self.say(f"  {task['agency']} · {task['step_name']}: yêu cầu bổ sung (tạm dừng thời hạn)")
+        await self._until("intake to open the supplement", lambda: self._status_is(life, 5))
+        upload = await self._call("POST", "/v1/dossiers/uploads", self.partner,
+                                  files={"file": ("ban-ve.pdf", PDF, "application/pdf")})
+        await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/supplements", self.partner, json={
+            "documents": [{"code": "ban_ve_thiet_ke", "upload_id": upload["upload_id"]}]})
+        self.say("  doanh nghiệp đã bổ sung; thời hạn được cộng thêm thời gian tạm dừng")
+        await self._until("routing to resume", lambda: self._running(life))
+        await self.timeline(life)
+
+    async def _status_is(self, life: Life, status: int) -> bool:
+        return (await self.timeline(life))["national_status"] == status
+
+    async def _running(self, life: Life) -> bool:
+        view = await self._call("GET", f"/v1/processes/{life.dossier['id']}", self.officer(COMMUNE))
+        return view["state"] == "running"
 
     async def _open_tasks(self, life: Life) -> list | str | None:
         response = await self._request("GET", f"/v1/processes/{life.dossier['id']}", headers=self.officer(COMMUNE))

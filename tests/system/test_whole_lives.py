@@ -32,19 +32,31 @@ async def test_dossiers_live_from_submission_to_a_returned_signed_result(tmp_pat
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             player = Player(client, backbone.dev_api_key, lambda agency: backbone.officer_token(agency=agency, roles=ROLES),
                             say=said.append, timeout_s=30)
-            played = [await player.play(life) for life in lives()]
+            played = [await player.play(life) for life in lives(more=True)]
             for life in played:
                 view = (await client.get(f"/v1/tracking/{life.dossier['code']}",
                                          params={"phone_last4": life.last4})).json()
                 events = [e["event"] for e in view["timeline"]]
-                for expected in ("dossier.submitted.v1", "dossier.accepted.v1", "payment.requested.v1",
-                                 "payment.succeeded.v1", "dossier.processing_started.v1", "dossier.decided.v1",
-                                 "result.issued.v1", "result.returned.v1"):
-                    assert events.count(expected) == 1, (life.story, expected, events)
+                expected = ["dossier.submitted.v1", "dossier.accepted.v1", "dossier.processing_started.v1",
+                            "dossier.decided.v1", "result.issued.v1", "result.returned.v1"]
+                bills = (await client.get("/v1/bills", params={"dossier_id": life.dossier["id"]},
+                                          headers={"X-API-Key": backbone.dev_api_key})).json()["items"]
+                if bills:
+                    expected += ["payment.requested.v1", "payment.succeeded.v1"]
+                if life.procedure_code == "1.013225":   # paused for a supplement, resumed, then refused
+                    expected += ["dossier.paused.v1", "dossier.supplemented.v1", "dossier.resumed.v1"]
+                for event in expected:
+                    assert events.count(event) == 1, (life.story, event, events)
                 assert view["national_status"] == 10
                 verdict = (await client.get("/v1/results/verify",
                                             params={"number": life.result["document_number"]})).json()
                 assert verdict["verdict"] == "valid" and verdict["signature"]["trusted"]
+                assert life.result["kind"] == ("refusal" if life.outcome == "refused" else "approval")
+            consulted = played[2]
+            transfers = [e for e in (await client.get(f"/v1/processes/{consulted.dossier['id']}", headers={
+                "Authorization": f"Bearer {backbone.officer_token(agency='000.17.22.H56', roles=ROLES)}"})
+            ).json()["tasks"]]
+            assert {t["agency"] for t in transfers} == {"000.17.22.H56", "000.00.31.H56", "000.00.40.H56"}
             fee_first = played[1]
             assert [e for e in (await client.get(f"/v1/tracking/{fee_first.dossier['code']}", params={
                 "phone_last4": fee_first.last4})).json()["timeline"] if e["event"] == "result.returned.v1"][0][
