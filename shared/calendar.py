@@ -125,3 +125,8 @@ class WorkingCalendar:
                     total += overlap
             day += timedelta(days=1)
         return total
+
+
+def vn_iso(moment: datetime | None) -> str | None:
+    """A time as people here read it: Vietnam time, with its offset."""
+    return moment.astimezone(VIETNAM_TZ).isoformat() if moment else None

@@ -5,7 +5,7 @@ Vietnamese and English."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -110,3 +110,15 @@ def decode_cursor(cursor: str) -> tuple[datetime | None, str]:
     except (ValueError, UnicodeDecodeError):
         raise ProblemError(400, "cursor-invalid", "The cursor is invalid",
                            errors=[{"field": "query.cursor", "message": "use next_cursor from the previous page"}]) from None
+
+
+def period_bounds(first: date, last: date, tz) -> tuple[datetime, datetime]:
+    """A report's days (`from`..`to`, inclusive, local time) as [start, end): checked, so that no
+    date a caller sends can overflow."""
+    if last < first:
+        raise ProblemError(422, "period-invalid", "`to` is before `from`",
+                           errors=[{"field": "query.to", "message": "must not be before from"}])
+    if first.year < 2000 or last.year > 2100:
+        raise ProblemError(422, "period-invalid", "The period must lie between 2000 and 2100",
+                           errors=[{"field": "query.from" if first.year < 2000 else "query.to", "message": "out of range"}])
+    return datetime.combine(first, time(0), tz), datetime.combine(last + timedelta(days=1), time(0), tz)

@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 from collections import defaultdict
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, File, Header, Query, Request, Response, UploadFile
@@ -26,11 +26,11 @@ from services.intake.models import dossier_documents, dossier_history, dossiers,
 from services.intake.schemas import AcceptDossier, Prefill, RateDossier, RejectDossier, RequestSupplement, \
     SubmitDossier, SupplementDossier, WithdrawDossier
 from shared.auth import Actor, require_actor
-from shared.calendar import VIETNAM_TZ
+from shared.calendar import vn_iso
 from shared.events.catalogue import NATIONAL_STATUS_NAMES
 from shared.idempotency import Created, maybe_idempotent, require_idempotency_key
 from shared.pii import mask_digits, mask_email
-from shared.problems import ProblemError, decode_cursor, encode_cursor, parse_if_match
+from shared.problems import ProblemError, decode_cursor, encode_cursor, parse_if_match, period_bounds
 
 SUBMIT, RECEIVE, READ, KPI = "dossiers:submit", "dossiers:receive", "dossiers:read", "kpis:read"
 INTAKE_PERMISSIONS = (SUBMIT, RECEIVE, READ, KPI)
@@ -189,8 +189,8 @@ def dossiers_router() -> APIRouter:
         page = rows[:limit]
         next_cursor = encode_cursor(page[-1].submitted_at, page[-1].id) if len(rows) > limit else None
         return {"items": [{"id": r.id, "code": r.code, "procedure_code": r.procedure_code, "channel": r.channel,
-                           "status": r.status, "version": r.version, "submitted_at": _iso(r.submitted_at),
-                           "due_at": _iso(r.due_at), "applicant": r.applicant_name_masked,
+                           "status": r.status, "version": r.version, "submitted_at": vn_iso(r.submitted_at),
+                           "due_at": vn_iso(r.due_at), "applicant": r.applicant_name_masked,
                            "national_status": r.national_status,
                            "national_status_name": NATIONAL_STATUS_NAMES.get(r.national_status)}
                           for r in page], "next_cursor": next_cursor}
@@ -217,9 +217,9 @@ def dossiers_router() -> APIRouter:
             "procedure_code": row.procedure_code, "procedure_version": row.procedure_version, "channel": row.channel,
             "receiving_agency": row.receiving_agency, "competent_agency": row.competent_agency,
             "applicant": personal["applicant"], "form": personal["form"], "fee_exemption": personal.get("fee_exemption"),
-            "submitted_at": _iso(row.submitted_at), "accepted_at": _iso(row.accepted_at),
-            "answer_due_at": _iso(row.answer_due_at), "due_at": _iso(row.due_at),
-            "supplement_due_at": _iso(row.supplement_due_at), "missing_items": row.missing_items,
+            "submitted_at": vn_iso(row.submitted_at), "accepted_at": vn_iso(row.accepted_at),
+            "answer_due_at": vn_iso(row.answer_due_at), "due_at": vn_iso(row.due_at),
+            "supplement_due_at": vn_iso(row.supplement_due_at), "missing_items": row.missing_items,
             "decision_reason": row.decision_reason, "fee_lines": row.fee_lines,
             "documents": [{"code": d.document_code, "stage": d.stage, "filename": d.filename,
                            "content_type": d.content_type, "size": d.size, "sha256": d.sha256} for d in docs],
@@ -252,15 +252,10 @@ async def _form_response(ctx: Intake, uow, row, form: str) -> Response:
                     headers={"Content-Disposition": f'inline; filename="{row.code}-mau-{form}.pdf"'})
 
 
-def _iso(value: datetime | None) -> str | None:
-    """Times as people here read them: Vietnam time, with its offset."""
-    return value.astimezone(VIETNAM_TZ).isoformat() if value else None
-
-
 async def _timeline(uow, dossier_id: str, *, public: bool) -> list[dict[str, Any]]:
     rows = (await uow.conn.execute(select(tracking_entries).where(tracking_entries.c.dossier_id == dossier_id)
                                       .order_by(tracking_entries.c.occurred_at, tracking_entries.c.id))).all()
-    return [{"at": _iso(r.occurred_at), "event": r.event_type, "national_status": r.national_status,
+    return [{"at": vn_iso(r.occurred_at), "event": r.event_type, "national_status": r.national_status,
              "national_status_name": NATIONAL_STATUS_NAMES.get(r.national_status) if r.national_status else None,
              "title": title(r.event_type), "source": r.source,
              "details": public_details(r.details) if public else r.details}
@@ -319,8 +314,8 @@ def tracking_router(guard: SecondFactorGuard) -> APIRouter:
                 "applicant": row.applicant_name_masked, "phone": mask_digits(personal.get("phone")),
                 "email": mask_email(personal.get("email")), "channel": row.channel,
                 "national_status": national, "national_status_name": NATIONAL_STATUS_NAMES.get(national) if national else None,
-                "submitted_at": _iso(row.submitted_at),
-                "due_at": _iso(status.due_at if status and status.due_at else row.due_at),
+                "submitted_at": vn_iso(row.submitted_at),
+                "due_at": vn_iso(status.due_at if status and status.due_at else row.due_at),
                 "receipt_url": f"/v1/tracking/{row.code}/receipt?phone_last4={phone_last4}" if row.accepted_at else None,
                 "timeline": timeline}
 
@@ -354,12 +349,7 @@ def kpi_router() -> APIRouter:
                        group_by: Annotated[Literal["none", "agency", "procedure"], Query()] = "none",
                        due_basis: Annotated[Literal["original", "extended"] | None, Query()] = None,
                        format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
-        if date_to < date_from:
-            raise ProblemError(422, "period-invalid", "`to` is before `from`",
-                               errors=[{"field": "query.to", "message": "must not be before from"}])
-        tz = ctx.calendar.tz
-        start = datetime.combine(date_from, dtime(0), tz)
-        end = datetime.combine(date_to + timedelta(days=1), dtime(0), tz)
+        start, end = period_bounds(date_from, date_to, ctx.calendar.tz)
         query = select(kpi_facts)
         if agency:
             query = query.where(kpi_facts.c.agency == agency)

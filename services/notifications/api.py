@@ -11,7 +11,7 @@ README ("Verifying a webhook") for code."""
 import hashlib
 import hmac
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
@@ -22,12 +22,12 @@ from sqlalchemy import delete, select, update
 from services.notifications import handlers
 from services.notifications.handlers import Notifications, check_webhook_target, new_secret
 from services.notifications.models import messages, portal_sync, subscriptions, webhook_attempts, webhook_deliveries
-from services.notifications.templates import MissingVariables, render, sms_segments, variables
+from services.notifications.templates import MissingVariables, fit_sms, render, sms_segments, variables
 from shared.auth import ALL_AGENCIES, Actor, require_actor
 from shared.calendar import VIETNAM_TZ
 from shared.events.catalogue import CATALOGUE
 from shared.idempotency import Created, require_idempotency_key
-from shared.problems import ProblemError
+from shared.problems import ProblemError, period_bounds
 
 READ, MANAGE, PORTAL = "notifications:read", "webhooks:manage", "portal:sync"
 NOTIFICATIONS_PERMISSIONS = (READ, MANAGE, PORTAL)
@@ -153,7 +153,6 @@ def templates_router() -> APIRouter:
         answer: dict[str, Any] = {"template": template.id, "version": template.version, "channel": body.channel,
                                   "subject": rendered.subject, "body": text}
         if body.channel == "sms":
-            from services.notifications.templates import fit_sms
             sent = fit_sms(text, ctx.settings.sms_max_segments, body.unicode)
             segments, encoding = sms_segments(sent)
             answer.update(body=sent, segments=segments, encoding=encoding)
@@ -337,10 +336,10 @@ def portal_router() -> APIRouter:
     @router.post("/v1/notifications/portal-sync/resync", summary="Send a dossier's or a period's portal messages again")
     async def resync(request: Request, ctx: Ctx, body: Annotated[Resync, Body()],
                      actor: Annotated[Actor, require_actor(PORTAL)]) -> dict[str, Any]:
-        since = datetime.combine(body.since, time(0), VIETNAM_TZ) if body.since else None
-        until = datetime.combine(body.until + timedelta(days=1), time(0), VIETNAM_TZ) if body.until else None
-        if (since and since.year < 2000) or (until and until.year > 2100):
-            raise ProblemError(422, "period-invalid", "The period must lie between 2000 and 2100")
+        since = until = None
+        if body.since or body.until:   # checked as one period; an open end stays open
+            start, end = period_bounds(body.since or date(2000, 1, 1), body.until or date(2100, 12, 31), VIETNAM_TZ)
+            since, until = (start if body.since else None), (end if body.until else None)
         async with request.app.state.kit.uow() as uow:
             count = await handlers.resync_portal(ctx, uow, dossier_id=body.dossier_id, since=since, until=until)
             await uow.commit()

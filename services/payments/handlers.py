@@ -201,12 +201,11 @@ async def start_payment(ctx: Payments, uow_factory: UowFactory, bill_id: str) ->
         attempt_id = live.id   # an INIT whose answer was lost long ago: ask again (same reference, same transaction)
     async with uow_factory() as uow:
         attempt = (await uow.conn.execute(select(attempts).where(attempts.c.id == attempt_id))).first()
-    bill_lines = bill.lines
     try:
         initiated = await platform.init(
             reference=attempt.reference, amount=attempt.amount, description=f"Nộp phí, lệ phí hồ sơ {bill.dossier_code}",
             fee_lines=[{"code": line["code"], "name": line["name"], "kind": line["kind"], "amount": line["amount"],
-                        "collecting_agency": line["collecting_agency"]} for line in bill_lines],
+                        "collecting_agency": line["collecting_agency"]} for line in bill.lines],
             return_url=ctx.url("/v1/payments/return"), notify_url=ctx.url("/v1/payments/callbacks/platform"), now=now)
     except PlatformUnavailable as exc:
         log.warning("platform_init_unanswered", attempt=attempt.id, error=str(exc))

@@ -7,7 +7,7 @@ partner API keys. Permissions: tasks:read, tasks:act, performance:read; the work
 (chuyen-vien, lanh-dao, ...) come in the same roles/scopes list."""
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
@@ -20,9 +20,9 @@ from services.routing.handlers import Routing, process_view, task_view
 from services.routing.models import history, instances, tasks
 from services.routing.schemas import Assignment, Comment, Extension, TaskAction
 from shared.auth import ALL_AGENCIES, Actor, require_actor
-from shared.calendar import VIETNAM_TZ
+from shared.calendar import VIETNAM_TZ, vn_iso
 from shared.idempotency import Created, maybe_idempotent
-from shared.problems import ProblemError, decode_cursor, encode_cursor, parse_if_match
+from shared.problems import ProblemError, decode_cursor, encode_cursor, parse_if_match, period_bounds
 
 READ, ACT, PERFORMANCE = "tasks:read", "tasks:act", "performance:read"
 ROUTING_PERMISSIONS = (READ, ACT, PERFORMANCE)
@@ -120,7 +120,7 @@ def tasks_router() -> APIRouter:
             raise ProblemError(403, "not-your-agency", "This task belongs to another agency",
                                detail_vi="Công việc thuộc cơ quan khác.")
         step = ctx.workflow_of(instance).step(task.step)
-        body = {**task_view(task), "dossier_code": instance.dossier_code, "dossier_due_at": _iso(instance.due_at),
+        body = {**task_view(task), "dossier_code": instance.dossier_code, "dossier_due_at": vn_iso(instance.due_at),
                 "dossier_state": instance.state,
                 "actions": [a.model_dump(exclude_none=True) for a in step.actions]}
         return _etagged(body, task.version)
@@ -162,10 +162,6 @@ def tasks_router() -> APIRouter:
 
 
 # --- processes: a dossier's workflow, history, extension, form 04 --------------------------------------
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(VIETNAM_TZ).isoformat() if moment else None
-
-
 async def _visible_instance(request: Request, ctx: Routing, actor: Actor, dossier_id: str):
     async with request.app.state.kit.uow() as uow:
         instance = await handlers.load_instance(uow, dossier_id)
@@ -202,7 +198,7 @@ def processes_router() -> APIRouter:
             rows = (await uow.conn.execute(select(history).where(history.c.dossier_id == dossier_id)
                                            .order_by(history.c.id))).all()
         return {"dossier_id": dossier_id, "items": [
-            {"at": _iso(r.at), "actor": r.actor, "actor_name": r.actor_name, "agency": r.agency, "action": r.action,
+            {"at": vn_iso(r.at), "actor": r.actor, "actor_name": r.actor_name, "agency": r.agency, "action": r.action,
              "step": r.step, "task_id": r.task_id, "detail": r.detail, "remaining_working_hours": r.remaining_hours}
             for r in rows]}
 
@@ -232,17 +228,8 @@ def processes_router() -> APIRouter:
 
 # --- agency performance ---------------------------------------------------------------------------------
 def _period(since: date | None, until: date | None) -> tuple[datetime, datetime]:
-    today = datetime.now(VIETNAM_TZ).date()
-    until = until or today
-    since = since or until.replace(day=1)
-    if since > until:
-        raise ProblemError(422, "period-invalid", "'from' must not be after 'to'",
-                           errors=[{"field": "query.from", "message": "after 'to'"}])
-    if since.year < 2000 or until.year > 2100:
-        raise ProblemError(422, "period-invalid", "The period must lie between 2000 and 2100",
-                           errors=[{"field": "query.from" if since.year < 2000 else "query.to", "message": "out of range"}])
-    return (datetime.combine(since, time(0), VIETNAM_TZ),
-            datetime.combine(until + timedelta(days=1), time(0), VIETNAM_TZ))
+    until = until or datetime.now(VIETNAM_TZ).date()
+    return period_bounds(since or until.replace(day=1), until, VIETNAM_TZ)
 
 
 def performance_router() -> APIRouter:

@@ -95,9 +95,6 @@ class SmsGateway:
         ordered = [first] + [p for p in self.providers if p is not first]
         return sorted(ordered, key=lambda p: self.health[p.name].failing)   # stable: keeps the weighted order
 
-    def unicode_for(self, provider: SmsProvider) -> bool:
-        return provider.unicode
-
     async def send(self, message_id: str, to: str, render) -> Outcome:
         """`render(unicode) -> text`: the text for what the provider can carry. A provider that
         errors or is slow is skipped for the next; all failing is a temporary failure."""

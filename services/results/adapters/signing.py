@@ -7,7 +7,6 @@ behind the same port. `verify` checks a PDF's signature against the trusted CA c
 intact, valid, trusted, by whom, when."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import os
@@ -173,7 +172,3 @@ async def verify(pdf: bytes, trust_roots_pem: bytes) -> Verification:
     return Verification(True, bool(status.intact), bool(status.valid), bool(status.trusted),
                         status.signing_cert.subject.human_friendly if status.signing_cert else None,
                         status.signer_reported_dt.isoformat() if status.signer_reported_dt else None, covers)
-
-
-def verify_sync(pdf: bytes, trust_roots_pem: bytes) -> Verification:
-    return asyncio.run(verify(pdf, trust_roots_pem))
