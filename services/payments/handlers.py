@@ -266,7 +266,8 @@ async def _transition(ctx: Payments, uow: UnitOfWork, attempt, event: str, **cha
         await _record_success(ctx, uow, bill, attempt, now)
     elif target == AttemptState.FAILED:
         uow.publish(ctx.event(PaymentFailed(dossier_id=bill.dossier_id, bill_id=bill.id,
-                                            reason=changes.get("failure_reason") or "failed", failed_at=now)))
+                                            reason=changes.get("failure_reason") or "failed", failed_at=now,
+                                            pay_url=ctx.pay_link(bill.id))))
     return True
 
 

@@ -2,6 +2,7 @@
 handlers, routes and the deadline monitor."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from services.routing import handlers
@@ -17,7 +18,11 @@ from shared.settings import ServiceSettings
 
 
 def build_routing(settings: RoutingSettings, workflow_dir: Path = WORKFLOW_DIR) -> Routing:
-    return Routing(settings=settings, workflows=load_workflows(workflow_dir), calendar=working_calendar(settings))
+    ctx = Routing(settings=settings, workflows=load_workflows(workflow_dir), calendar=working_calendar(settings))
+    if settings.clock_offset_hours:   # training and test environments only (refused in production)
+        ahead = timedelta(hours=settings.clock_offset_hours)
+        ctx.now = lambda: datetime.now(UTC) + ahead
+    return ctx
 
 
 def definition(settings: ServiceSettings | None = None, routing: Routing | None = None) -> ServiceDefinition:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.settings import ServiceSettings
 
@@ -16,3 +16,11 @@ class RoutingSettings(ServiceSettings):
     extension_notice_days: float = Field(default=1, ge=0, description="DOMAIN: the apology and new date come at "
                                          "the latest this many working days before the due date")
     monitor_batch: int = Field(default=500, ge=1, le=10_000, description="Items per monitor pass and kind")
+    clock_offset_hours: float = Field(default=0, ge=0, le=24 * 366, description="Training and test environments "
+                                      "only: routing's clock runs this far ahead, so deadlines can be seen to pass")
+
+    @model_validator(mode="after")
+    def _real_time_in_production(self) -> "RoutingSettings":
+        if self.environment == "production" and self.clock_offset_hours:
+            raise ValueError("production runs on real time: clock_offset_hours must be 0")
+        return self

@@ -262,6 +262,7 @@ class PaymentFailed(EventData):
     bill_id: str
     reason: str
     failed_at: datetime
+    pay_url: str | None = Field(default=None, description="The citizen's link to try again while the bill is open")
 
 
 class PaymentExpired(EventData):
