@@ -32,13 +32,28 @@ class Life:
     return_by: str = "online"          # online | desk | postal
     outcome: str = "approved"          # approved | refused
     supplement_during_processing: bool = False
+    supplement_at_reception: bool = False        # the desk asks for a missing document before accepting
+    payment_fails_first: bool = False            # the first attempt is cancelled on the bank's page
+    withdraw_when: str | None = None             # "awaiting_payment" | "processing": the applicant withdraws then
+    apologise: bool = False                      # the agency's leader issues the apology and a new date (form 04)
+    hold_before_decision: bool = False           # play() stops once processing runs; carry_on() finishes
     dossier: dict[str, Any] = field(default_factory=dict)
+    procedure: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
     seen: int = 0                       # timeline entries already printed
 
     @property
     def last4(self) -> str:
         return self.applicant["phone"][-4:]
+
+    @property
+    def payment_timing(self) -> str:
+        return (self.procedure.get("payment") or {}).get("timing") or "none"
+
+    @property
+    def ends_at(self) -> int:
+        """The national status the life ends with: withdrawn (7) or returned (10)."""
+        return 7 if self.withdraw_when else 10
 
 
 def lives(more: bool = False) -> list[Life]:
@@ -65,6 +80,65 @@ def lives(more: bool = False) -> list[Life]:
              POLICE, return_by="postal"),
         *extra,
     ]
+
+
+# An applicant who asked for every channel, so each message can be seen arrive by SMS, Zalo and e-mail.
+LAN = {"kind": "person", "full_name": "Lê Thị Lan", "citizen_id": "056185007788", "phone": "0905112233",
+       "email": "le.thi.lan@example.vn", "address": "7 Yersin, phường Nha Trang", "channels": ["sms", "zalo", "email"]}
+PROVINCE_RESOURCES, NOTARY = "000.00.20.H56", "000.18.05.H56"
+BIRTH = {"child_full_name": "Lê Minh An", "child_sex": "Nữ", "child_date_of_birth": "2026-09-02",
+         "place_of_birth": "Bệnh viện Đa khoa tỉnh Khánh Hòa", "mother_full_name": "Lê Thị Lan",
+         "father_full_name": "Phạm Văn Hùng"}
+BUSINESS = {"business_name": "Hộ kinh doanh Lan Yersin", "business_address": "7 Yersin, phường Nha Trang",
+            "business_lines": ["Bán lẻ hàng may mặc"], "capital_vnd": 80_000_000}
+PERMIT = {"site_address": "Lô C4, đường Phong Châu, phường Nha Trang", "land_parcel": "Thửa 88, tờ 9", "floors": 3,
+          "floor_area_m2": 210.0}
+RECORD = {"certificate_type": 1, "purpose": "Bổ sung hồ sơ xin việc", "copies": 2}
+SECURITY = {"business_name": "Nhà nghỉ Biển Xanh", "business_address": "30 Trần Phú, phường Nha Trang",
+            "business_line": "lưu trú", "responsible_person": "Lê Thị Lan"}
+
+
+def catalogue_lives() -> list[Life]:
+    """Every sample procedure's happy path, and each turn a dossier's life can take: supplement at
+    reception, supplement during processing, fee-first payment, payment failure then success,
+    transfer and parallel consultation between agencies, refusal with refund, withdrawal (before
+    payment and during processing), return online, at the desk and by post. The apology with a new
+    date and the overdue dossier need time to pass: see `overdue_life`."""
+    return [
+        Life("Khai sinh quá hạn: lệ phí trực tuyến, nhận kết quả điện tử", "1.001193", LAN,
+             {**BIRTH, "late_registration": True}, COMMUNE),
+        Life("Hộ kinh doanh: nhận kết quả tại bộ phận một cửa", "1.001612", LAN, BUSINESS, COMMUNE, return_by="desk"),
+        Life("Giấy phép khoan nước: giao dịch đầu tiên không thành công, thanh toán lại", "1.004122", HAI_DANG,
+             {"organisation_name": "Công ty TNHH Xây dựng Hải Đăng", "technical_lead": "Kỹ sư Võ Văn Tài",
+              "drilling_scale": "nhỏ"}, PROVINCE_RESOURCES, payment_fails_first=True),
+        Life("Giấy phép xây dựng được cấp, trả qua bưu chính", "1.013225", LAN, PERMIT, COMMUNE, return_by="postal"),
+        Life("Sử dụng tạm vỉa hè: phí nộp khi nhận kết quả", "1.013274", LAN,
+             {"location": "Trước số 7 Yersin, phường Nha Trang", "area_m2": 24, "purpose": "đám cưới",
+              "from_date": "2026-12-05", "to_date": "2026-12-06"}, COMMUNE),
+        Life("Chứng thực bản sao: bộ phận một cửa yêu cầu bổ sung trước khi tiếp nhận", "2.000815", LAN,
+             {"document_title": "Bằng tốt nghiệp đại học", "pages": 3}, NOTARY, channel="desk",
+             supplement_at_reception=True, return_by="desk"),
+        Life("Cấp bản sao từ sổ gốc: không mất phí", "2.000908", LAN,
+             {"original_document": "Giấy khai sinh", "copies": 2}, COMMUNE, channel="desk", return_by="desk"),
+        Life("Liên thông khai sinh: hỏi ý kiến công an và bảo hiểm xã hội song song", "2.000986", LAN,
+             {**BIRTH, "permanent_address": "7 Yersin, phường Nha Trang"}, COMMUNE),
+        Life("An ninh trật tự: nộp phí trước rồi mới giải quyết, trả qua bưu chính", "2.001478", LAN, SECURITY, POLICE,
+             return_by="postal"),
+        Life("Lý lịch tư pháp: chuyển xã xác minh rồi trả về tỉnh", "3.000333", LAN, RECORD, POLICE),
+        Life("Giấy phép xây dựng bị từ chối sau khi bổ sung trong quá trình giải quyết, hoàn lệ phí", "1.013225",
+             HAI_DANG, {**PERMIT, "land_parcel": "Thửa 89, tờ 9"}, COMMUNE, outcome="refused",
+             supplement_during_processing=True),
+        Life("Lý lịch tư pháp: công dân rút hồ sơ khi đang giải quyết", "3.000333", LAN, RECORD, POLICE,
+             withdraw_when="processing"),
+        Life("An ninh trật tự: rút hồ sơ khi chưa nộp phí (hủy đề nghị thanh toán)", "2.001478", LAN, SECURITY, POLICE,
+             withdraw_when="awaiting_payment"),
+    ]
+
+
+def overdue_life() -> Life:
+    """Late: the leader apologises with a new date (form 04); then the new date passes too."""
+    return Life("Hộ kinh doanh: xin lỗi và hẹn lại ngày trả, rồi quá hạn", "1.001612", LAN, BUSINESS, COMMUNE,
+                apologise=True, hold_before_decision=True)
 
 
 class Player:
@@ -120,41 +194,129 @@ class Player:
 
     async def play(self, life: Life) -> Life:
         self.say(f"\n▶ {life.story}")
-        procedure = await self._call("GET", f"/v1/procedures/{life.procedure_code}")
-        documents = []
-        for document in procedure["documents"]:
-            if document["requirement"] == "mandatory":
-                upload = await self._call("POST", "/v1/dossiers/uploads", self.partner,
-                                          files={"file": (f"{document['code']}.pdf", PDF, "application/pdf")})
-                documents.append({"code": document["code"], "upload_id": upload["upload_id"]})
-        life.dossier = await self._call("POST", "/v1/dossiers", self.partner, json={
-            "procedure_code": life.procedure_code, "channel": life.channel, "applicant": life.applicant,
-            "form": life.form, "documents": documents})
-        dossier_id, code = life.dossier["id"], life.dossier["code"]
-        self.say(f"  mã hồ sơ {code} — tra cứu: /v1/tracking/{code}?phone_last4={life.last4}")
+        await self._submit(life)
+        dossier_id = life.dossier["id"]
+        if life.supplement_at_reception:
+            await self._supplement_at_reception(life)
         accepted = await self._call("POST", f"/v1/dossiers/{dossier_id}/accept", self.officer(COMMUNE), json={})
         self.say(f"  giấy tiếp nhận (mẫu 01): {accepted['receipt_url']}")
-        if any(line["amount"] > 0 for line in accepted["fee_lines"]):
+        owed = any(line["amount"] > 0 for line in accepted["fee_lines"])
+        if life.withdraw_when == "awaiting_payment":
+            await self._until("the bill", lambda: self._bills(dossier_id))
+            return await self._withdraw(life)
+        if owed and life.payment_timing != "on_result":
             await self._pay(life)
+        if life.apologise or life.withdraw_when == "processing" or life.hold_before_decision:
+            await self._until("processing to start", lambda: self._open_tasks(life))
+        if life.apologise:
+            await self._apologise(life)
+        if life.withdraw_when == "processing":
+            return await self._withdraw(life)
+        if life.hold_before_decision:
+            return life
+        return await self.carry_on(life)
+
+    async def carry_on(self, life: Life) -> Life:
+        """From processing to the returned result (and the refund, where the rules give one)."""
+        dossier_id = life.dossier["id"]
         await self._work_tasks(life)
+        if life.payment_timing == "on_result" and life.outcome == "approved":
+            await self._pay(life)
         life.result = await self._until("the signed result", lambda: self._result(dossier_id))
         self.say(f"  kết quả {life.result['document_number']} — kiểm tra: "
                  f"/v1/results/verify?number={life.result['document_number']}")
+        if life.outcome == "refused":
+            await self._refund_if_due(life)
         await self._return(life)
         await self._until("the dossier to end (status 10)", lambda: self._ended(life))
         return life
 
+    async def _submit(self, life: Life) -> None:
+        life.procedure = await self._call("GET", f"/v1/procedures/{life.procedure_code}")
+        documents = [{"code": document["code"], "upload_id": await self._upload(f"{document['code']}.pdf")}
+                     for document in life.procedure["documents"] if document["requirement"] == "mandatory"]
+        if life.supplement_at_reception:   # one mandatory paper forgotten; the desk will ask for it
+            documents = documents[1:]
+        life.dossier = await self._call("POST", "/v1/dossiers", self.partner, json={
+            "procedure_code": life.procedure_code, "channel": life.channel, "applicant": life.applicant,
+            "form": life.form, "documents": documents})
+        self.say(f"  mã hồ sơ {life.dossier['code']} — tra cứu: "
+                 f"/v1/tracking/{life.dossier['code']}?phone_last4={life.last4}")
+
+    async def _upload(self, name: str) -> str:
+        upload = await self._call("POST", "/v1/dossiers/uploads", self.partner,
+                                  files={"file": (name, PDF, "application/pdf")})
+        return upload["upload_id"]
+
+    async def _supplement_at_reception(self, life: Life) -> None:
+        """The desk finds a paper missing and asks for everything missing at once (form 02)."""
+        missing = next(d for d in life.procedure["documents"] if d["requirement"] == "mandatory")
+        await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/supplement-request", self.officer(COMMUNE),
+                         json={"items": [{"document_code": missing["code"], "description": f"Thiếu: {missing['name']}"}]})
+        self.say(f"  bộ phận một cửa yêu cầu bổ sung: {missing['name']} (mẫu 02)")
+        await self._until("the request to show", lambda: self._status_is(life, 5))
+        await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/supplements", self.partner, json={
+            "documents": [{"code": missing["code"], "upload_id": await self._upload(f"{missing['code']}.pdf")}]})
+        self.say("  công dân đã bổ sung; bộ phận một cửa xem xét lại")
+
+    async def _withdraw(self, life: Life) -> Life:
+        await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/withdrawal", self.partner,
+                         json={"reason": "Công dân không còn nhu cầu"})
+        self.say("  công dân rút hồ sơ (mẫu 05: thông báo dừng giải quyết)")
+        await self._until("the withdrawal (status 7)", lambda: self._status_is(life, 7))
+        return life
+
+    async def _apologise(self, life: Life) -> None:
+        """The competent agency's leader apologises and sets a new date, once (form 04)."""
+        extended = await self._call("POST", f"/v1/processes/{life.dossier['id']}/extension", self.officer(life.agency),
+                                    json={"reason": "Cần xác minh thực địa tại địa điểm hành nghề",
+                                          "extra_working_days": 2})
+        self.say(f"  văn bản xin lỗi và hẹn lại ngày trả kết quả (mẫu 04): {extended['apology_url']}")
+        await self.timeline(life)
+
     async def _pay(self, life: Life) -> None:
-        bill = (await self._until("the bill", lambda: self._bills(life.dossier["id"])))[0]
+        bill = next(b for b in await self._until("the bill", lambda: self._bills(life.dossier["id"]))
+                    if b["state"] == "open")
         self.say(f"  đề nghị nộp {bill['amount']:,} đồng".replace(",", "."))
-        started = await self._call("POST", f"/v1/bills/{bill['id']}/payments", self.partner)
-        payment_url = started.get("payment_url") or (await self._until("the payment page", lambda: self._attempt_url(
-            started["id"])))
-        # The citizen pays on the platform's page (the simulator answers as the bank would).
-        await self._request("POST", payment_url, params={"outcome": "success"})
+        if life.payment_fails_first:
+            attempt = await self._attempt(bill, "fail")
+            await self._until("the failed attempt", lambda: self._attempt_state(attempt, "failed"))
+            self.say("  giao dịch đầu tiên bị hủy trên trang của ngân hàng; công dân thanh toán lại")
+        await self._attempt(bill, "success")
         await self._until("the payment to be confirmed", lambda: self._paid(bill["id"]))
         self.say("  đã thanh toán trực tuyến; biên lai điện tử đã lập")
         await self.timeline(life)
+
+    async def _attempt(self, bill: dict[str, Any], outcome: str) -> str:
+        """The citizen opens the platform's page and pays (or cancels): the simulator answers as the bank."""
+        started = await self._call("POST", f"/v1/bills/{bill['id']}/payments", self.partner)
+        payment_url = started.get("payment_url") or await self._until(
+            "the payment page", lambda: self._attempt_url(started["id"]))
+        await self._request("POST", payment_url, params={"outcome": outcome})
+        return started["id"]
+
+    async def _attempt_state(self, attempt_id: str, state: str) -> bool:
+        return (await self._call("GET", f"/v1/payments/attempts/{attempt_id}", self.partner))["state"] == state
+
+    async def _refund_if_due(self, life: Life) -> None:
+        """Refused: the finance officer pays back what the rules return, stating the amount seen."""
+        for bill in await self._bills(life.dossier["id"]) or []:
+            seen = await self._until("the refundable amount", lambda: self._refundable(bill["id"]))
+            if seen == "nothing":
+                continue
+            await self._call("POST", f"/v1/bills/{bill['id']}/refunds", self.officer(COMMUNE),
+                             json={"amount": seen, "reason": "Hồ sơ bị từ chối, không cấp giấy phép"})
+            await self._until("the refund", lambda: self._bill_state(bill["id"], "refunded"))
+            self.say(f"  đã hoàn trả {seen:,} đồng cho công dân".replace(",", "."))
+
+    async def _refundable(self, bill_id: str) -> int | str | None:
+        bill = await self._call("GET", f"/v1/bills/{bill_id}", self.partner)
+        if bill["state"] != "paid":
+            return "nothing"
+        return bill["refundable_amount"] or None
+
+    async def _bill_state(self, bill_id: str, state: str) -> bool:
+        return (await self._call("GET", f"/v1/bills/{bill_id}", self.partner))["state"] == state
 
     async def _bills(self, dossier_id: str) -> list | None:
         answer = await self._call("GET", "/v1/bills", self.partner, params={"dossier_id": dossier_id})
@@ -164,7 +326,7 @@ class Player:
         return (await self._call("GET", f"/v1/payments/attempts/{attempt_id}", self.partner)).get("payment_url")
 
     async def _paid(self, bill_id: str) -> bool:
-        return (await self._call("GET", f"/v1/bills/{bill_id}", self.partner))["state"] == "paid"
+        return await self._bill_state(bill_id, "paid")
 
     async def _work_tasks(self, life: Life) -> None:
         for _ in range(10):
@@ -193,10 +355,8 @@ class Player:
             "action": "request_supplement", "missing_items": ["Bản vẽ thiết kế có chữ ký của chủ nhiệm thiết kế"]})
         self.say(f"  {task['agency']} · {task['step_name']}: yêu cầu bổ sung (tạm dừng thời hạn)")
         await self._until("intake to open the supplement", lambda: self._status_is(life, 5))
-        upload = await self._call("POST", "/v1/dossiers/uploads", self.partner,
-                                  files={"file": ("ban-ve.pdf", PDF, "application/pdf")})
         await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/supplements", self.partner, json={
-            "documents": [{"code": "ban_ve_thiet_ke", "upload_id": upload["upload_id"]}]})
+            "documents": [{"code": "ban_ve_thiet_ke", "upload_id": await self._upload("ban-ve.pdf")}]})
         self.say("  doanh nghiệp đã bổ sung; thời hạn được cộng thêm thời gian tạm dừng")
         await self._until("routing to resume", lambda: self._running(life))
         await self.timeline(life)
@@ -230,6 +390,13 @@ class Player:
             pdf = await self._request("GET", link["url"])
             size = f"{len(pdf.content):,}".replace(",", ".")
             self.say(f"  công dân tải kết quả điện tử ({size} byte, đã ký số)")
+        elif life.return_by == "desk":
+            applicant = life.applicant
+            await self._call("POST", f"/v1/results/{result_id}/returns", self.officer(life.agency), json={
+                "channel": "desk", "collected_by": applicant["full_name"],
+                "id_document_type": "CCCD" if applicant.get("citizen_id") else "giay-uy-quyen",
+                "id_document_number": applicant.get("citizen_id") or applicant["tax_code"]})
+            self.say(f"  {applicant['full_name']} nhận kết quả tại bộ phận một cửa")
         elif life.return_by == "postal":
             sent = await self._call("POST", f"/v1/results/{result_id}/returns", self.officer(life.agency), json={
                 "channel": "postal", "receiver": {"name": life.applicant["full_name"],
@@ -242,5 +409,4 @@ class Player:
             self.say("  bưu tá đã giao kết quả")
 
     async def _ended(self, life: Life) -> bool:
-        view = await self.timeline(life)
-        return view["national_status"] == 10
+        return await self._status_is(life, 10)
