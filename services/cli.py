@@ -71,12 +71,10 @@ async def play_lives(backbone, base: str) -> None:
     dossier's timeline as it happens and the links to look at."""
     import httpx
 
-    from services.lives import Player, lives
-    roles = ["dossiers:receive", "dossiers:read", "tasks:read", "tasks:act", "chuyen-vien", "lanh-dao",
-             "results:read", "results:return", "agency:*"]
+    from services.lives import OFFICER_ROLES, Player, lives
     print("Whole lives of four dossiers (the simulators answer as the citizen, the bank and the postman):", flush=True)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        player = Player(client, backbone.dev_api_key, lambda agency: backbone.officer_token(agency=agency, roles=roles),
+        player = Player(client, backbone.dev_api_key, lambda agency: backbone.officer_token(agency=agency, roles=OFFICER_ROLES),
                         say=lambda line: print(line, flush=True))
         for life in lives(more=True):
             await player.play(life)

@@ -18,6 +18,10 @@ import httpx
 from services.demo import BINH, HAI_DANG, MAI, PDF
 
 COMMUNE, POLICE = "000.17.22.H56", "000.00.31.H56"
+# What the officers in these lives may do: receive, work tasks (as specialist and leader), return
+# results, refund; in every agency, since one player plays every desk.
+OFFICER_ROLES = ["dossiers:receive", "dossiers:read", "tasks:read", "tasks:act", "chuyen-vien", "lanh-dao",
+                 "results:read", "results:return", "payments:read", "payments:refund", "agency:*"]
 Say = Callable[[str], None]
 
 
@@ -300,13 +304,13 @@ class Player:
 
     async def _refund_if_due(self, life: Life) -> None:
         """Refused: the finance officer pays back what the rules return, stating the amount seen."""
-        for bill in await self._bills(life.dossier["id"]) or []:
-            seen = await self._until("the refundable amount", lambda: self._refundable(bill["id"]))
+        for bill_id in [bill["id"] for bill in await self._bills(life.dossier["id"]) or []]:
+            seen = await self._until("the refundable amount", lambda b=bill_id: self._refundable(b))
             if seen == "nothing":
                 continue
-            await self._call("POST", f"/v1/bills/{bill['id']}/refunds", self.officer(COMMUNE),
+            await self._call("POST", f"/v1/bills/{bill_id}/refunds", self.officer(COMMUNE),
                              json={"amount": seen, "reason": "Hồ sơ bị từ chối, không cấp giấy phép"})
-            await self._until("the refund", lambda: self._bill_state(bill["id"], "refunded"))
+            await self._until("the refund", lambda b=bill_id: self._bill_state(b, "refunded"))
             self.say(f"  đã hoàn trả {seen:,} đồng cho công dân".replace(",", "."))
 
     async def _refundable(self, bill_id: str) -> int | str | None:

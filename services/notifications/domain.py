@@ -118,15 +118,22 @@ EVENT_TITLES = {
 }
 
 
+# Events that change the portal's dossier record even when the national status stays (dates, payment, result).
+RECORD_FIELD_EVENTS = frozenset({"dossier.submitted.v1", "dossier.accepted.v1", "dossier.resumed.v1",
+                                 "dossier.due_date_set.v1", "dossier.extended.v1", "payment.succeeded.v1",
+                                 "result.issued.v1", "result.returned.v1"})
+
+
 def portal_messages(event_type: str, data: dict[str, Any], status: int | None, dossier: dict[str, Any],
                     occurred_at: datetime) -> list[tuple[str, dict[str, Any]]]:
     """The portal messages one lifecycle event makes: the dossier record (created on submission,
     updated on every status change) and a process-history entry."""
     out: list[tuple[str, dict[str, Any]]] = []
     code = dossier["dossier_code"]
-    if event_type == "dossier.submitted.v1" or status is not None:
-        record: dict[str, Any] = {"MaHoSo": code, "TrangThaiHoSo": status,
-                                  "TenTrangThai": NATIONAL_STATUS_NAMES.get(status) if status else None}
+    if event_type in RECORD_FIELD_EVENTS or status is not None:
+        record: dict[str, Any] = {"MaHoSo": code}
+        if status is not None:
+            record.update(TrangThaiHoSo=status, TenTrangThai=NATIONAL_STATUS_NAMES.get(status))
         if event_type == "dossier.submitted.v1":
             record.update(MaTTHC=dossier["procedure_code"], TenTTHC=dossier.get("procedure_name"),
                           KenhThucHien=NATIONAL_CHANNEL_CODES.get(dossier["channel"]),

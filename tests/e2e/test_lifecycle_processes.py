@@ -12,14 +12,13 @@ import random
 import httpx
 import pytest
 
+from services.lives import OFFICER_ROLES as ROLES
 from services.lives import Player, lives
 from shared.settings import SERVICE_NAMES
 from tests.e2e.backbone import Backbone, running_backbone
 from tests.system.kafka_harness import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-ROLES = ["dossiers:receive", "dossiers:read", "tasks:read", "tasks:act", "chuyen-vien", "lanh-dao",
-         "results:read", "results:return", "agency:*"]
 
 
 async def outcome(backbone: Backbone, client: httpx.AsyncClient, played) -> dict:

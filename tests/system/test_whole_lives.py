@@ -10,12 +10,11 @@ import httpx
 import uvicorn
 
 from services.embedded import EmbeddedBackbone
+from services.lives import OFFICER_ROLES as ROLES
 from services.lives import Player, lives
 from tests.conftest import wait_until
 from tests.infra import free_port
 
-ROLES = ["dossiers:receive", "dossiers:read", "tasks:read", "tasks:act", "chuyen-vien", "lanh-dao",
-         "results:read", "results:return", "agency:*"]
 
 
 async def test_dossiers_live_from_submission_to_a_returned_signed_result(tmp_path):

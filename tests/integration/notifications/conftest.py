@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from services.notifications import handlers
 from services.notifications.main import create_app
@@ -22,6 +20,7 @@ from services.notifications.settings import NotificationsSettings, SmsProvider
 from shared.bus.memory import MemoryBus
 from shared.events.catalogue import ApplicantContact, DossierSubmitted
 from shared.pii import Sealer
+from simulators import desk as desk_sim
 from simulators import portal as portal_sim
 from simulators import sms as sms_sim
 from simulators import zalo as zalo_sim
@@ -33,21 +32,6 @@ from tests.integration.harness import JWT_SECRET, ServiceHarness
 COMMUNE = "000.17.22.H56"
 RECEIPT_SECRET = "receipt-secret-for-tests"
 PHONE, EMAIL = "+84912345678", "mai.nguyen@example.vn"
-
-
-def webhook_receiver() -> tuple[FastAPI, dict[str, Any]]:
-    """A desk system's endpoint: records every request; fails while `fail_next` > 0."""
-    app = FastAPI()
-    state: dict[str, Any] = {"fail_next": 0, "requests": []}
-
-    @app.post("/hooks")
-    async def hook(request: Request) -> JSONResponse:
-        state["requests"].append({"headers": dict(request.headers), "body": await request.body()})
-        if state["fail_next"] > 0:
-            state["fail_next"] -= 1
-            return JSONResponse({"error": "busy"}, status_code=503)
-        return JSONResponse({"ok": True})
-    return app, state
 
 
 @dataclass
@@ -115,7 +99,7 @@ async def running_notifications(database_url: str, bus=None, **overrides: Any):
             urls[name] = await stack.enter_async_context(serving(app))
             sims[name] = await stack.enter_async_context(httpx.AsyncClient(base_url=urls[name], timeout=30))
         mailbox = await stack.enter_async_context(Mailbox(port=free_port()))
-        receiver_app, receiver = webhook_receiver()
+        receiver_app, receiver = desk_sim.create_app()
         receiver_url = await stack.enter_async_context(serving(receiver_app))
         port = free_port()
         settings = NotificationsSettings(**{
