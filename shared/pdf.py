@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import segno
-from fpdf import FPDF
 
 FONTS = Path(__file__).parent / "assets" / "fonts"
 NATIONAL_HEADER = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc")
@@ -47,6 +46,8 @@ def qr_png(url: str) -> bytes:
 
 
 def render(doc: Document) -> bytes:
+    # fpdf (with Pillow and fontTools) weighs ~27 MiB: loaded on the first document, not at start-up.
+    from fpdf import FPDF
     pdf = FPDF(format="A4")
     pdf.set_title(doc.title)
     pdf.set_creator("onestop-backbone")

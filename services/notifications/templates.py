@@ -7,6 +7,7 @@ in segments (GSM-7 or UCS-2), cut to the limit if they must be, and unaccented f
 cannot carry Vietnamese diacritics. Every message records the template version it used."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import unicodedata
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 from jinja2 import Environment, StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import Template as JinjaTemplate
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.calendar import VIETNAM_TZ
@@ -126,8 +128,18 @@ class Rendered:
 
 
 def variables(template: Template, channel: str) -> set[str]:
-    sources = _sources(template, channel)
-    return set().union(*(meta.find_undeclared_variables(ENV.parse(s)) for s in sources))
+    return set().union(*(_undeclared(s) for s in _sources(template, channel)))
+
+
+# Parsing and compiling a template costs far more than rendering it: each source once per process.
+@functools.lru_cache(maxsize=1024)
+def _undeclared(source: str) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(ENV.parse(source)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str) -> JinjaTemplate:
+    return ENV.from_string(source)
 
 
 def _sources(template: Template, channel: str) -> list[str]:
@@ -142,7 +154,7 @@ def render(template: Template, channel: str, context: dict[str, Any]) -> Rendere
     if missing:
         raise MissingVariables(missing)
     try:
-        parts = [ENV.from_string(s).render(context).strip() for s in _sources(template, channel)]
+        parts = [_compiled(s).render(context).strip() for s in _sources(template, channel)]
     except UndefinedError as exc:   # e.g. an attribute of a present variable
         raise MissingVariables([str(exc)]) from None
     subject, body = (parts[0], parts[1]) if channel == "email" else (None, parts[0])
