@@ -178,7 +178,7 @@ class Player:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json() if response.headers.get("content-type", "").startswith("application/json") else response
 
-    async def _until(self, what: str, probe: Callable[[], Any]) -> Any:
+    async def until(self, what: str, probe: Callable[[], Any]) -> Any:
         deadline = asyncio.get_running_loop().time() + self.timeout_s
         while True:
             found = await probe()
@@ -206,12 +206,12 @@ class Player:
         self.say(f"  giấy tiếp nhận (mẫu 01): {accepted['receipt_url']}")
         owed = any(line["amount"] > 0 for line in accepted["fee_lines"])
         if life.withdraw_when == "awaiting_payment":
-            await self._until("the bill", lambda: self._bills(dossier_id))
+            await self.until("the bill", lambda: self._bills(dossier_id))
             return await self._withdraw(life)
         if owed and life.payment_timing != "on_result":
             await self._pay(life)
         if life.apologise or life.withdraw_when == "processing" or life.hold_before_decision:
-            await self._until("processing to start", lambda: self._open_tasks(life))
+            await self.until("processing to start", lambda: self._open_tasks(life))
         if life.apologise:
             await self._apologise(life)
         if life.withdraw_when == "processing":
@@ -226,13 +226,13 @@ class Player:
         await self._work_tasks(life)
         if life.payment_timing == "on_result" and life.outcome == "approved":
             await self._pay(life)
-        life.result = await self._until("the signed result", lambda: self._result(dossier_id))
+        life.result = await self.until("the signed result", lambda: self._result(dossier_id))
         self.say(f"  kết quả {life.result['document_number']} — kiểm tra: "
                  f"/v1/results/verify?number={life.result['document_number']}")
         if life.outcome == "refused":
             await self._refund_if_due(life)
         await self._return(life)
-        await self._until("the dossier to end (status 10)", lambda: self._ended(life))
+        await self.until("the dossier to end (status 10)", lambda: self._ended(life))
         return life
 
     async def _submit(self, life: Life) -> None:
@@ -258,7 +258,7 @@ class Player:
         await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/supplement-request", self.officer(COMMUNE),
                          json={"items": [{"document_code": missing["code"], "description": f"Thiếu: {missing['name']}"}]})
         self.say(f"  bộ phận một cửa yêu cầu bổ sung: {missing['name']} (mẫu 02)")
-        await self._until("the request to show", lambda: self._status_is(life, 5))
+        await self.until("the request to show", lambda: self._status_is(life, 5))
         await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/supplements", self.partner, json={
             "documents": [{"code": missing["code"], "upload_id": await self._upload(f"{missing['code']}.pdf")}]})
         self.say("  công dân đã bổ sung; bộ phận một cửa xem xét lại")
@@ -267,7 +267,7 @@ class Player:
         await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/withdrawal", self.partner,
                          json={"reason": "Công dân không còn nhu cầu"})
         self.say("  công dân rút hồ sơ (mẫu 05: thông báo dừng giải quyết)")
-        await self._until("the withdrawal (status 7)", lambda: self._status_is(life, 7))
+        await self.until("the withdrawal (status 7)", lambda: self._status_is(life, 7))
         return life
 
     async def _apologise(self, life: Life) -> None:
@@ -279,22 +279,22 @@ class Player:
         await self.timeline(life)
 
     async def _pay(self, life: Life) -> None:
-        bill = next(b for b in await self._until("the bill", lambda: self._bills(life.dossier["id"]))
+        bill = next(b for b in await self.until("the bill", lambda: self._bills(life.dossier["id"]))
                     if b["state"] == "open")
         self.say(f"  đề nghị nộp {bill['amount']:,} đồng".replace(",", "."))
         if life.payment_fails_first:
             attempt = await self._attempt(bill, "fail")
-            await self._until("the failed attempt", lambda: self._attempt_state(attempt, "failed"))
+            await self.until("the failed attempt", lambda: self._attempt_state(attempt, "failed"))
             self.say("  giao dịch đầu tiên bị hủy trên trang của ngân hàng; công dân thanh toán lại")
         await self._attempt(bill, "success")
-        await self._until("the payment to be confirmed", lambda: self._paid(bill["id"]))
+        await self.until("the payment to be confirmed", lambda: self._paid(bill["id"]))
         self.say("  đã thanh toán trực tuyến; biên lai điện tử đã lập")
         await self.timeline(life)
 
     async def _attempt(self, bill: dict[str, Any], outcome: str) -> str:
         """The citizen opens the platform's page and pays (or cancels): the simulator answers as the bank."""
         started = await self._call("POST", f"/v1/bills/{bill['id']}/payments", self.partner)
-        payment_url = started.get("payment_url") or await self._until(
+        payment_url = started.get("payment_url") or await self.until(
             "the payment page", lambda: self._attempt_url(started["id"]))
         await self._request("POST", payment_url, params={"outcome": outcome})
         return started["id"]
@@ -305,12 +305,12 @@ class Player:
     async def _refund_if_due(self, life: Life) -> None:
         """Refused: the finance officer pays back what the rules return, stating the amount seen."""
         for bill_id in [bill["id"] for bill in await self._bills(life.dossier["id"]) or []]:
-            seen = await self._until("the refundable amount", lambda b=bill_id: self._refundable(b))
+            seen = await self.until("the refundable amount", lambda b=bill_id: self._refundable(b))
             if seen == "nothing":
                 continue
             await self._call("POST", f"/v1/bills/{bill_id}/refunds", self.officer(COMMUNE),
                              json={"amount": seen, "reason": "Hồ sơ bị từ chối, không cấp giấy phép"})
-            await self._until("the refund", lambda b=bill_id: self._bill_state(b, "refunded"))
+            await self.until("the refund", lambda b=bill_id: self._bill_state(b, "refunded"))
             self.say(f"  đã hoàn trả {seen:,} đồng cho công dân".replace(",", "."))
 
     async def _refundable(self, bill_id: str) -> int | str | None:
@@ -334,7 +334,7 @@ class Player:
 
     async def _work_tasks(self, life: Life) -> None:
         for _ in range(10):
-            tasks = await self._until("a task", lambda: self._open_tasks(life))
+            tasks = await self.until("a task", lambda: self._open_tasks(life))
             if tasks == "done":
                 return
             task = tasks[0]
@@ -358,11 +358,11 @@ class Player:
         await self._call("POST", f"/v1/tasks/{task['id']}/actions", self.officer(task["agency"]), json={
             "action": "request_supplement", "missing_items": ["Bản vẽ thiết kế có chữ ký của chủ nhiệm thiết kế"]})
         self.say(f"  {task['agency']} · {task['step_name']}: yêu cầu bổ sung (tạm dừng thời hạn)")
-        await self._until("intake to open the supplement", lambda: self._status_is(life, 5))
+        await self.until("intake to open the supplement", lambda: self._status_is(life, 5))
         await self._call("POST", f"/v1/dossiers/{life.dossier['id']}/supplements", self.partner, json={
             "documents": [{"code": "ban_ve_thiet_ke", "upload_id": await self._upload("ban-ve.pdf")}]})
         self.say("  doanh nghiệp đã bổ sung; thời hạn được cộng thêm thời gian tạm dừng")
-        await self._until("routing to resume", lambda: self._running(life))
+        await self.until("routing to resume", lambda: self._running(life))
         await self.timeline(life)
 
     async def _status_is(self, life: Life, status: int) -> bool:

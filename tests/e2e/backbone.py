@@ -14,6 +14,7 @@ import uuid
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -123,6 +124,13 @@ class Backbone:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+async def get_json(client: httpx.AsyncClient, url: str, **kwargs: Any) -> Any:
+    """GET that must answer 200 (the assertion says what it answered instead)."""
+    response = await client.get(url, **kwargs)
+    assert response.status_code == 200, (url, response.status_code, response.text[:500])
+    return response.json()
 
 
 async def _store_key(url: str, issued) -> None:

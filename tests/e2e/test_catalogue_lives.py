@@ -27,7 +27,7 @@ from services.notifications.templates import unaccent
 from services.payments.adapters.platform import FAILED, PAID, REFUNDED
 from simulators import desk
 from tests.conftest import serving
-from tests.e2e.backbone import Backbone, running_backbone
+from tests.e2e.backbone import Backbone, get_json, running_backbone
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROLES = [*OFFICER_ROLES, "notifications:read", "webhooks:manage", "portal:sync"]
@@ -40,11 +40,6 @@ ONCE = ("dossier.submitted.v1", "dossier.accepted.v1", "dossier.processing_start
         "payment.succeeded.v1", "payment.refunded.v1", "result.issued.v1", "result.returned.v1")
 
 
-async def _get(client: httpx.AsyncClient, path: str, **kwargs: Any) -> Any:
-    response = await client.get(path, **kwargs)
-    assert response.status_code == 200, (path, response.status_code, response.text[:500])
-    return response.json()
-
 
 async def _settle(backbone: Backbone, client: httpx.AsyncClient, officer: dict[str, str]) -> None:
     """Until nothing is left to send: every message final or sent, the portal caught up, and the
@@ -53,8 +48,8 @@ async def _settle(backbone: Backbone, client: httpx.AsyncClient, officer: dict[s
         return tuple(len(v) for v in sims.values()) + (len(backbone.mailbox.messages),)
     before = None
     for _ in range(120):
-        pending = await _get(client, "/v1/notifications/portal-sync", params={"state": "pending"}, headers=officer)
-        logs = {name: await _get(client, f"{backbone.sims[name]}/_sim/messages") for name in ("sms-a", "sms-b", "zalo")}
+        pending = await get_json(client, "/v1/notifications/portal-sync", params={"state": "pending"}, headers=officer)
+        logs = {name: await get_json(client, f"{backbone.sims[name]}/_sim/messages") for name in ("sms-a", "sms-b", "zalo")}
         now = counts(logs)
         if not pending["items"] and now == before:
             return
@@ -67,19 +62,19 @@ async def _observe(backbone: Backbone, client: httpx.AsyncClient, officer: dict[
                    life: Life, hooks: list[dict], secret: str, sims: dict[str, Any]) -> dict[str, Any]:
     dossier_id, code = life.dossier["id"], life.dossier["code"]
     seen: dict[str, Any] = {"life": life}
-    seen["tracking"] = await _get(client, f"/v1/tracking/{code}", params={"phone_last4": life.last4})
-    seen["intake"] = await _get(client, f"/v1/dossiers/{dossier_id}", headers=officer)
+    seen["tracking"] = await get_json(client, f"/v1/tracking/{code}", params={"phone_last4": life.last4})
+    seen["intake"] = await get_json(client, f"/v1/dossiers/{dossier_id}", headers=officer)
     process = await client.get(f"/v1/processes/{dossier_id}", headers=officer)
     seen["process"] = process.json() if process.status_code == 200 else None
-    seen["history"] = (await _get(client, f"/v1/processes/{dossier_id}/history", headers=officer))["items"] \
+    seen["history"] = (await get_json(client, f"/v1/processes/{dossier_id}/history", headers=officer))["items"] \
         if seen["process"] else []
-    bills = (await _get(client, "/v1/bills", params={"dossier_id": dossier_id}, headers=partner))["items"]
-    seen["bills"] = [await _get(client, f"/v1/bills/{b['id']}", headers=partner) for b in bills]
+    bills = (await get_json(client, "/v1/bills", params={"dossier_id": dossier_id}, headers=partner))["items"]
+    seen["bills"] = [await get_json(client, f"/v1/bills/{b['id']}", headers=partner) for b in bills]
     seen["charged"] = [t for t in sims["transactions"] if t["reference"].startswith(code)]
-    seen["results"] = (await _get(client, "/v1/results", params={"dossier_id": dossier_id}, headers=partner))["items"]
-    seen["verdicts"] = [await _get(client, "/v1/results/verify", params={"number": r["document_number"]})
+    seen["results"] = (await get_json(client, "/v1/results", params={"dossier_id": dossier_id}, headers=partner))["items"]
+    seen["verdicts"] = [await get_json(client, "/v1/results/verify", params={"number": r["document_number"]})
                         for r in seen["results"]]
-    seen["messages"] = (await _get(client, f"/v1/notifications/dossiers/{dossier_id}/messages", headers=partner))["items"]
+    seen["messages"] = (await get_json(client, f"/v1/notifications/dossiers/{dossier_id}/messages", headers=partner))["items"]
     seen["sms"] = [m for name in ("sms-a", "sms-b") for m in sims[name] if code in m["text"]]
     seen["zalo"] = [m for m in sims["zalo"] if code in m["text"]]
     seen["mail"] = [m for m in backbone.mailbox.messages if code in m["subject"]]
@@ -91,7 +86,7 @@ async def _observe(backbone: Backbone, client: httpx.AsyncClient, officer: dict[
             signed = verify_webhook(request["headers"][SIGNATURE_HEADER.lower()], body, secret, int(time.time()),
                                     tolerance_s=3600)
             seen["hooks"].append((envelope["type"], envelope["id"], signed, envelope["data"]))
-    seen["portal_log"] = (await _get(client, "/v1/notifications/portal-sync", params={"dossier_id": dossier_id,
+    seen["portal_log"] = (await get_json(client, "/v1/notifications/portal-sync", params={"dossier_id": dossier_id,
                                                                                     "limit": 1000},
                                      headers=officer))["items"]
     seen["portal"] = sims["portal"].get(code)
@@ -126,16 +121,16 @@ async def world(postgres_server, kafka_broker, tmp_path_factory) -> dict[str, di
         await backbone.ready("routing")
 
         async def overdue_reported() -> bool:
-            view = await _get(client, f"/v1/tracking/{late.dossier['code']}", params={"phone_last4": late.last4})
+            view = await get_json(client, f"/v1/tracking/{late.dossier['code']}", params={"phone_last4": late.last4})
             return any(e["event"] == "dossier.overdue.v1" for e in view["timeline"])
-        await player._until("routing to report the dossier overdue", overdue_reported)
+        await player.until("routing to report the dossier overdue", overdue_reported)
         await player.carry_on(late)
 
         await _settle(backbone, client, officer)
-        sims = {name: await _get(client, f"{backbone.sims[name]}/_sim/messages") for name in ("sms-a", "sms-b", "zalo")}
-        sims["transactions"] = await _get(client, f"{backbone.sims['payment-platform']}/_sim/transactions")
-        sims["portal"] = await _get(client, f"{backbone.sims['portal']}/_sim/dossiers")
-        hooks = await _get(client, f"{receiver}/_sim/requests")
+        sims = {name: await get_json(client, f"{backbone.sims[name]}/_sim/messages") for name in ("sms-a", "sms-b", "zalo")}
+        sims["transactions"] = await get_json(client, f"{backbone.sims['payment-platform']}/_sim/transactions")
+        sims["portal"] = await get_json(client, f"{backbone.sims['portal']}/_sim/dossiers")
+        hooks = await get_json(client, f"{receiver}/_sim/requests")
         secret = subscribed.json()["secret"]
         yield {life.story: await _observe(backbone, client, officer, partner, life, hooks, secret, sims)
                for life in [*LIVES.values(), late]}

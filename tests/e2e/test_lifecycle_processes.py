@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +18,7 @@ from services.lives import OFFICER_ROLES as ROLES
 from services.lives import Player, catalogue_lives
 from services.payments.adapters.platform import PAID, REFUNDED
 from shared.settings import SERVICE_NAMES
-from tests.e2e.backbone import Backbone, running_backbone
+from tests.e2e.backbone import Backbone, get_json, running_backbone
 from tests.system.kafka_harness import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -28,18 +27,18 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 async def outcome(backbone: Backbone, client: httpx.AsyncClient, played) -> dict:
     """What the citizen, the bank, the postman and the message providers see, per dossier (ids aside)."""
     seen = {}
-    transactions = await _get(client, f"{backbone.sims['payment-platform']}/_sim/transactions")
+    transactions = await get_json(client, f"{backbone.sims['payment-platform']}/_sim/transactions")
     texts = [m["text"] for name in ("sms-a", "sms-b", "zalo")
-             for m in await _get(client, f"{backbone.sims[name]}/_sim/messages")]
+             for m in await get_json(client, f"{backbone.sims[name]}/_sim/messages")]
     partner = {"X-API-Key": backbone.api_key}
     for life in played:
         code = life.dossier["code"]
-        view = await _get(client, f"{backbone.base}/v1/tracking/{code}", params={"phone_last4": life.last4})
-        results = (await _get(client, f"{backbone.base}/v1/results", params={"dossier_id": life.dossier["id"]},
+        view = await get_json(client, f"{backbone.base}/v1/tracking/{code}", params={"phone_last4": life.last4})
+        results = (await get_json(client, f"{backbone.base}/v1/results", params={"dossier_id": life.dossier["id"]},
                               headers=partner))["items"]
-        verdicts = [(await _get(client, f"{backbone.base}/v1/results/verify",
+        verdicts = [(await get_json(client, f"{backbone.base}/v1/results/verify",
                                 params={"number": r["document_number"]}))["verdict"] for r in results]
-        messages = (await _get(client, f"{backbone.base}/v1/notifications/dossiers/{life.dossier['id']}/messages",
+        messages = (await get_json(client, f"{backbone.base}/v1/notifications/dossiers/{life.dossier['id']}/messages",
                                headers=partner))["items"]
         charged = [t["status"] for t in transactions if t["reference"].startswith(code)]
         events = sorted(e["event"] for e in view["timeline"] if e["event"] not in ("task.assigned.v1",))
@@ -50,11 +49,6 @@ async def outcome(backbone: Backbone, client: httpx.AsyncClient, played) -> dict
             "mails": sum(code in m["subject"] for m in backbone.mailbox.messages)}
     return seen
 
-
-async def _get(client: httpx.AsyncClient, url: str, **kwargs) -> Any:
-    response = await client.get(url, **kwargs)
-    assert response.status_code == 200, (url, response.status_code, response.text[:500])
-    return response.json()
 
 
 async def play_all(backbone: Backbone, client: httpx.AsyncClient, chaos=None):
@@ -69,7 +63,7 @@ async def play_all(backbone: Backbone, client: httpx.AsyncClient, chaos=None):
 async def settle(backbone: Backbone, client: httpx.AsyncClient, played) -> None:
     """Until every dossier has ended and what the providers and the mailbox received stops changing."""
     for _ in range(240):
-        done = [(await _get(client, f"{backbone.base}/v1/tracking/{life.dossier['code']}",
+        done = [(await get_json(client, f"{backbone.base}/v1/tracking/{life.dossier['code']}",
                             params={"phone_last4": life.last4}))["national_status"] for life in played]
         if done == [life.ends_at for life in played]:
             break
@@ -77,7 +71,7 @@ async def settle(backbone: Backbone, client: httpx.AsyncClient, played) -> None:
     before = None
     while True:
         now = [len(backbone.mailbox.messages)] + [
-            len(await _get(client, f"{backbone.sims[name]}/_sim/messages")) for name in ("sms-a", "sms-b", "zalo")]
+            len(await get_json(client, f"{backbone.sims[name]}/_sim/messages")) for name in ("sms-a", "sms-b", "zalo")]
         if now == before:
             return
         before = now
