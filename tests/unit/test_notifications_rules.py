@@ -109,3 +109,16 @@ def test_portal_messages_create_then_update_with_history():
     assert portal_messages("task.completed.v1", {}, None, dossier, at) == []
     [(kind, update), _] = portal_messages("result.returned.v1", {"returned_at": at.isoformat()}, 10, dossier, at)
     assert update["TrangThaiHoSo"] == 10 and update["NgayTraKetQua"] == "20261123090000"
+
+
+def test_a_new_due_date_reaches_the_portal_record_without_touching_its_status():
+    dossier = {"dossier_code": "C", "procedure_code": "1.001612", "channel": "online", "receiving_agency": "A",
+               "competent_agency": "A"}
+    at = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    messages = dict(portal_messages("dossier.extended.v1", {"new_due_at": "2026-12-01T10:00:00+00:00",
+                                                            "original_due_at": at.isoformat(), "reason": "Xác minh"},
+                                    None, dossier, at))
+    assert messages["dossier"] == {"MaHoSo": "C", "NgayHenTra": "20261201170000"}
+    [(_, resumed)] = [m for m in portal_messages("dossier.resumed.v1", {"due_at": "2026-12-02T10:00:00+00:00"},
+                                                    None, dossier, at) if m[0] == "dossier"]
+    assert "TrangThaiHoSo" not in resumed and resumed["NgayHenTra"] == "20261202170000"

@@ -81,3 +81,16 @@ def test_the_extension_rules():
             check_extension(CALENDAR, facts, now, new_due)
         assert refused.value.code == code
     check_extension(CALENDAR, ExtensionFacts("paused", due, None), vn(2026, 12, 1, 9, 0), vn(2026, 12, 8, 17, 0))
+
+
+def test_routing_clock_runs_ahead_only_outside_production():
+    from pydantic import ValidationError
+
+    from services.routing.settings import RoutingSettings
+    production = {"environment": "production", "database_url": "postgresql+asyncpg://u@db/routing",
+                  "kafka_bootstrap_servers": "kafka:9092", "pii_keys": ["k" * 44], "officer_jwt_secret": None}
+    assert RoutingSettings(**production).clock_offset_hours == 0
+    with pytest.raises(ValidationError, match="real time"):
+        RoutingSettings(**production, clock_offset_hours=24)
+    assert RoutingSettings(environment="test", database_url="sqlite+aiosqlite:///:memory:",
+                           clock_offset_hours=24).clock_offset_hours == 24
