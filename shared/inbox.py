@@ -52,6 +52,10 @@ class InboxConsumer:
         """Several records in one transaction: all their inbox rows and effects, or none."""
         decoded = [self._decode(r) for r in records]
         wanted = {e.id: e for e, _, handler in decoded if handler is not None}
+        if not wanted:   # nothing this service handles: no transaction (most services ignore most types)
+            for envelope, _, _ in decoded:
+                EVENTS_CONSUMED.labels(self.consumer, envelope.type, "ignored").inc()
+            return
         outcomes: list[tuple[str, str]] = []
         async with self._uow_factory() as uow:
             now = datetime.now(UTC)
