@@ -15,7 +15,7 @@ import json
 import secrets
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -181,49 +181,22 @@ async def dispatch_messages(ctx: Notifications, uow_factory: UowFactory) -> int:
         rows = (await uow.conn.execute(select(messages).where(_due_messages(
             now, now - timedelta(seconds=ctx.settings.stuck_after_s))).order_by(messages.c.created_at)
             .limit(ctx.settings.dispatch_batch))).all()
-
-    async def send_in_order(dossier_rows: list) -> int:
-        done = 0
-        for row in dossier_rows:
-            async with uow_factory() as uow:   # claim: one replica wins each message
-                claimed = await uow.conn.execute(update(messages).where(
-                    messages.c.id == row.id, messages.c.version == row.version).values(
-                    state=DeliveryState.SENDING.value, attempts=row.attempts + 1, version=row.version + 1,
-                    updated_at=ctx.now()))
-                await uow.commit()
-            if claimed.rowcount != 1:
-                continue
-            outcome = await _send(ctx, row)
-            async with uow_factory() as uow:
-                await _record(ctx, uow, row.id, row.version + 1, row.attempts + 1, outcome)
-                await uow.commit()
-            done += 1
-        return done
-    return await per_dossier(rows, send_in_order, _concurrency(ctx))
-
-
-def _concurrency(ctx: Notifications) -> int:
-    # SQLite has one writer: side by side would only queue on its lock (the embedded default is small).
-    return 1 if ctx.settings.uses_sqlite else ctx.settings.dispatch_concurrency
-
-
-async def per_dossier(items: list, work: Callable[[list], Awaitable[int]], concurrency: int,
-                      dossier_of: Callable[[Any], str] = lambda row: row.dossier_id) -> int:
-    """Dossiers side by side (at most `concurrency` at once), each dossier's items in their order: one
-    slow provider call no longer holds up every other citizen's message."""
-    groups: dict[str, list] = {}
-    for item in items:
-        groups.setdefault(dossier_of(item), []).append(item)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(dossier_rows: list) -> int:
-        async with gate:
-            return await work(dossier_rows)
-    outcomes = await asyncio.gather(*(one(g) for g in groups.values()), return_exceptions=True)
-    failures = [o for o in outcomes if isinstance(o, BaseException)]
-    if failures:   # the others finished their work; the periodic task logs and retries this one
-        raise failures[0]
-    return sum(outcomes)
+    done = 0
+    for row in rows:
+        async with uow_factory() as uow:   # claim: one replica wins each message
+            claimed = await uow.conn.execute(update(messages).where(
+                messages.c.id == row.id, messages.c.version == row.version).values(
+                state=DeliveryState.SENDING.value, attempts=row.attempts + 1, version=row.version + 1,
+                updated_at=ctx.now()))
+            await uow.commit()
+        if claimed.rowcount != 1:
+            continue
+        outcome = await _send(ctx, row)
+        async with uow_factory() as uow:
+            await _record(ctx, uow, row.id, row.version + 1, row.attempts + 1, outcome)
+            await uow.commit()
+        done += 1
+    return done
 
 
 async def _send(ctx: Notifications, row) -> Outcome:
@@ -394,13 +367,11 @@ async def dispatch_portal(ctx: Notifications, uow_factory: UowFactory) -> int:
         waiting = (await uow.conn.execute(select(portal_sync.c.dossier_id).where(portal_sync.c.state == "pending")
                                           .group_by(portal_sync.c.dossier_id).limit(ctx.settings.dispatch_batch))
                    ).scalars().all()
-
-    async def send_in_order(dossier_id: str) -> int:
-        sent = 0
+    sent = 0
+    for dossier_id in waiting:
         async with uow_factory() as uow:
             rows = (await uow.conn.execute(select(portal_sync).where(
-                portal_sync.c.dossier_id == dossier_id, portal_sync.c.state == "pending")
-                .order_by(portal_sync.c.id))).all()
+                portal_sync.c.dossier_id == dossier_id, portal_sync.c.state == "pending").order_by(portal_sync.c.id))).all()
         for row in rows:
             if row.next_attempt_at is not None and row.next_attempt_at > now:
                 break
@@ -417,9 +388,7 @@ async def dispatch_portal(ctx: Notifications, uow_factory: UowFactory) -> int:
             if error is not None:
                 break
             sent += 1
-        return sent
-    return await per_dossier(list(waiting), lambda ids: send_in_order(ids[0]), _concurrency(ctx),
-                             dossier_of=str)
+    return sent
 
 
 async def resync_portal(ctx: Notifications, uow: UnitOfWork, *, dossier_id: str | None, since: datetime | None,

@@ -35,8 +35,6 @@ class NotificationsSettings(ServiceSettings):
     portal_token: SecretStr = SecretStr("portal-sim-token")
     dispatch_interval_s: float = Field(default=1.0, gt=0, le=3600)
     dispatch_batch: int = Field(default=200, ge=1, le=5000)
-    dispatch_concurrency: int = Field(default=8, ge=1, le=64, description="Dossiers sent to at once (each in order); "
-                                      "keep below DATABASE_POOL_SIZE")
     max_attempts: int = Field(default=6, ge=1, le=30)
     retry_base_s: float = Field(default=30.0, gt=0, description="Backoff: base x 2^(attempt-1), capped at 1 h")
     stuck_after_s: float = Field(default=300, gt=0, description="A message 'sending' this long is retried")

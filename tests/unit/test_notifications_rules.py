@@ -122,35 +122,3 @@ def test_a_new_due_date_reaches_the_portal_record_without_touching_its_status():
     [(_, resumed)] = [m for m in portal_messages("dossier.resumed.v1", {"due_at": "2026-12-02T10:00:00+00:00"},
                                                     None, dossier, at) if m[0] == "dossier"]
     assert "TrangThaiHoSo" not in resumed and resumed["NgayHenTra"] == "20261202170000"
-
-
-async def test_dispatch_runs_dossiers_side_by_side_but_each_dossier_in_order():
-    import asyncio
-    from types import SimpleNamespace
-
-    from services.notifications.handlers import per_dossier
-    rows = [SimpleNamespace(dossier_id=d, n=n) for n in range(3) for d in ("a", "b", "c", "d")]
-    running, most, sent = 0, 0, []
-
-    async def work(group):
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        for row in group:
-            await asyncio.sleep(0.01)
-            sent.append((row.dossier_id, row.n))
-        running -= 1
-        return len(group)
-    assert await per_dossier(rows, work, concurrency=2) == 12
-    assert most == 2
-    for dossier in "abcd":
-        assert [n for d, n in sent if d == dossier] == [0, 1, 2]
-
-    async def failing(group):
-        if group[0].dossier_id == "b":
-            raise RuntimeError("provider down")
-        return await work(group)
-    sent.clear()
-    with pytest.raises(RuntimeError):
-        await per_dossier(rows, failing, concurrency=4)
-    assert {d for d, _ in sent} == {"a", "c", "d"}, "the other dossiers were still sent"
