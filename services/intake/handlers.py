@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import select, update
@@ -35,6 +34,7 @@ from shared.calendar import WorkingCalendar
 from shared.events.catalogue import (ApplicantContact, DossierAccepted, DossierDueDateSet, DossierReceptionOverdue,
                                      DossierRejected, DossierSubmitted, DossierSupplemented,
                                      DossierSupplementRequested, DossierWithdrawn, FeeLine)
+from shared.context import ServiceContext
 from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
 from shared.idempotency import Created
@@ -47,7 +47,7 @@ SNIFFED_TYPES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\
 
 
 @dataclass
-class Intake:
+class Intake(ServiceContext):
     """What intake's handlers are wired with (see bootstrap.py)."""
     settings: IntakeSettings
     catalogue: Catalogue
@@ -56,12 +56,11 @@ class Intake:
     storage: Storage
     population: PopulationClient | None
     code_numbers: CodeNumbers
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     event: ClassVar[Emitter] = Emitter("intake")
 
     def tracking_url(self, code: str) -> str:
-        return f"{self.settings.public_base_url}/v1/tracking/{code}"
+        return self.url(f"/v1/tracking/{code}")
 
     def second_factor_hash(self, dossier_id: str, last4: str) -> str:
         return self.sealer.lookup_hash("second-factor", dossier_id, last4)

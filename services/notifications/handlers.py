@@ -17,7 +17,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ from services.notifications.settings import NotificationsSettings
 from services.notifications.templates import MissingVariables, Template, Templates, fit_sms, render
 from shared.db import insert_if_absent
 from shared.events.catalogue import NotificationFailed, NotificationSent, national_status
+from shared.context import ServiceContext
 from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
 from shared.observability import get_logger
@@ -46,7 +47,7 @@ UowFactory = Callable[[], UnitOfWork]
 
 
 @dataclass
-class Notifications:
+class Notifications(ServiceContext):
     """What notifications' handlers are wired with (see bootstrap.py)."""
     settings: NotificationsSettings
     templates: Templates
@@ -56,12 +57,8 @@ class Notifications:
     zalo: ZaloClient | None
     webhooks: WebhookSender
     portal: PortalClient | None
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     event: ClassVar[Emitter] = Emitter("notifications")
-
-    def url(self, path: str) -> str:
-        return f"{self.settings.public_base_url}{path}"
 
 
 # --- planning, in the consumer's transaction ----------------------------------------------------------

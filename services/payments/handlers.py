@@ -20,7 +20,7 @@ import hmac
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import and_, or_, select, update
@@ -39,6 +39,7 @@ from shared.calendar import VIETNAM_TZ
 from shared.db import insert_if_absent
 from shared.events.catalogue import (DossierAccepted, DossierDecided, FeeLine, PaymentExpired,
                                      PaymentFailed, PaymentRefunded, PaymentRequested, PaymentSucceeded)
+from shared.context import ServiceContext
 from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
 from shared.idempotency import Created
@@ -51,16 +52,12 @@ UowFactory = Callable[[], UnitOfWork]
 
 
 @dataclass
-class Payments:
+class Payments(ServiceContext):
     """What payments' handlers are wired with (see bootstrap.py)."""
     settings: PaymentsSettings
     platform: PaymentPlatform | None
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     event: ClassVar[Emitter] = Emitter("payments")
-
-    def url(self, path: str) -> str:
-        return f"{self.settings.public_base_url}{path}"
 
     def link_signature(self, bill_id: str) -> str:
         return hmac.new(self.settings.pay_link_secret.get_secret_value().encode(),

@@ -33,6 +33,7 @@ from shared.calendar import VIETNAM_TZ
 from shared.db import insert_if_absent
 from shared.events.catalogue import (DossierAccepted, DossierDecided, DossierSubmitted, ResultIssued,
                                      ResultReturned, ResultReused)
+from shared.context import ServiceContext
 from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
 from shared.pii import Sealer, mask_digits, mask_name
@@ -44,19 +45,15 @@ UowFactory = Callable[[], UnitOfWork]
 
 
 @dataclass
-class Results:
+class Results(ServiceContext):
     """What results' handlers are wired with (see bootstrap.py)."""
     settings: ResultsSettings
     signer: Signer
     storage: Storage
     sealer: Sealer
     postal: PostalClient | None
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     event: ClassVar[Emitter] = Emitter("results")
-
-    def url(self, path: str) -> str:
-        return f"{self.settings.public_base_url}{path}"
 
     def applicant_ref(self, identifier: str) -> str:
         """The same keyed hash intake puts in dossier.submitted (the number itself is never stored)."""

@@ -12,7 +12,6 @@ winner when two officers act on the same task."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -32,6 +31,7 @@ from shared.db import insert_if_absent
 from shared.events.catalogue import (DossierAccepted, DossierDecided, DossierDueDateSet, DossierExtended,
                                      DossierOverdue, DossierPaused, DossierProcessingStarted, DossierResumed,
                                      DossierTransferred, TaskAssigned, TaskCompleted, TaskDueSoon)
+from shared.context import ServiceContext
 from shared.events.emit import Emitter
 from shared.events.envelope import Envelope
 from shared.observability import get_logger
@@ -48,12 +48,11 @@ class UnknownWorkflow(LookupError):
 
 
 @dataclass
-class Routing:
+class Routing(ServiceContext):
     """What routing's handlers are wired with (see bootstrap.py)."""
     settings: RoutingSettings
     workflows: Workflows
     calendar: WorkingCalendar
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     event: ClassVar[Emitter] = Emitter("routing")
 
@@ -63,9 +62,6 @@ class Routing:
             raise ProblemError(409, "workflow-version-retired", "The workflow version of this dossier is no longer on file",
                                f"{instance.workflow_id} {instance.workflow_version}")
         return workflow
-
-    def url(self, path: str) -> str:
-        return f"{self.settings.public_base_url}{path}"
 
 
 def rule_problem(exc: RoutingRuleError, **extra: Any) -> ProblemError:
