@@ -68,3 +68,14 @@ async def test_dossiers_live_from_submission_to_a_returned_signed_result(tmp_pat
     finally:
         server.should_exit = True
         await serving
+
+
+def test_the_newcomers_demo_command_shows_each_result_verifying(tmp_path):
+    """`onestop demo`, as README tells a newcomer to try: four lives, each ending on a result that verifies."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "services.cli", "demo", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("→ Kết quả hợp lệ") == 4, done.stdout[-3000:]
+    assert done.stdout.count("[trạng thái 10]") == 4 and "đã hoàn trả 75.000 đồng" in done.stdout
